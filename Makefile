@@ -1,0 +1,21 @@
+# The two set-up commands of the README: `make quickstart` and `make test`.
+PYTHON ?= python3
+export PYTHON
+
+.PHONY: install install-dev quickstart test lint
+
+install:
+	bash scripts/install.sh
+
+install-dev:
+	bash scripts/install.sh dev
+
+quickstart: install
+	$(PYTHON) -m edgeqa eval
+
+test: install-dev
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest
+
+lint:
+	$(PYTHON) -m ruff check .

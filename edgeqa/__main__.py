@@ -1,0 +1,5 @@
+import sys
+
+from edgeqa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,140 @@
+"""The `edgeqa` command: a thin dispatcher that imports only the chosen subcommand's stage.
+
+User mistakes (EdgeQAError) print one line and exit 1; Ctrl-C exits 130 and says how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from edgeqa.errors import EdgeQAError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _add_eval(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import eval_command
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="score SQuAD EM/F1 of one or more GGUF models on the CPU",
+        description=(
+            "Answer SQuAD questions with llama.cpp and score them with the official SQuAD 2.0 "
+            "rules. Re-running the same command resumes an interrupted run."
+        ),
+        epilog="example: edgeqa eval --data squad-dev.json --limit 500 --out runs/base",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="GGUF",
+        help="GGUF file (repeat to compare several); default: the embedded SmolLM2-135M-Instruct",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH_OR_ID",
+        help="SQuAD .json (official format), .jsonl, or a hub id such as rajpurkar/squad_v2; "
+        "default: the bundled 2-article SQuAD 2.0 sample",
+    )
+    parser.add_argument("--split", default="validation", help="hub split (default: %(default)s)")
+    parser.add_argument("--limit", type=int, metavar="N", help="evaluate at most N questions")
+    parser.add_argument("--seed", type=int, help="with --limit: a seeded random sample, not the first N")
+    parser.add_argument(
+        "--article",
+        action="append",
+        default=[],
+        metavar="TITLE",
+        help="only questions of this article (repeatable)",
+    )
+    parser.add_argument(
+        "--out", type=os.fsdecode, metavar="DIR", help="output folder (default: runs/eval/<model>-<data>)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=_default_threads(),
+        help="CPU threads for llama.cpp (default: %(default)s, the usable cores)",
+    )
+    parser.add_argument(
+        "--n-ctx",
+        type=int,
+        default=4096,
+        help="KV cache size in tokens, shared by the questions decoded together (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=512,
+        help="llama.cpp batch size for prompt processing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=16, help="questions decoded together (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-answer-tokens", type=int, default=32, help="answer length cap (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--too-long",
+        choices=("error", "skip"),
+        default="error",
+        help="a prompt longer than --n-ctx: stop with an error, or skip the question "
+        "and score it as unanswered (default: %(default)s)",
+    )
+    parser.add_argument("--no-mmap", action="store_true", help="read the model into memory")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=eval_command)
+
+
+def _add_models(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import models_list_command
+
+    parser = subparsers.add_parser("models", help="list the GGUF models edgeqa can find")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list",
+        help="the embedded model and every GGUF under models/ and export/",
+        description="Show path, size, quant type, architecture, context and chat template.",
+    )
+    listing.add_argument(
+        "--dir", action="append", default=[], metavar="DIR", help="also search this folder (repeatable)"
+    )
+    listing.set_defaults(handler=models_list_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeqa",
+        description="Fine-tune, export and evaluate small Llama-family models for extractive QA "
+        "on the edge (llama.cpp on the CPU).",
+    )
+    from edgeqa import __version__
+
+    parser.add_argument("--version", action="version", version=f"edgeqa {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_eval(subparsers)
+    _add_models(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except EdgeQAError as exc:
+        print(f"edgeqa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nedgeqa: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Subcommand bodies: turn parsed arguments into stage calls and print what the user reads.
+
+Heavy modules (llama_cpp, numpy, gguf) are imported inside each function so `edgeqa --help`
+stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from edgeqa.errors import EdgeQAError
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+def _default_out(models: list[Path], data_name: str, args: argparse.Namespace) -> Path:
+    model_part = models[0].stem if len(models) == 1 else "compare"
+    suffix = f"-n{args.limit}" if args.limit else ""
+    suffix += f"-s{args.seed}" if args.seed is not None and args.limit else ""
+    return Path("runs") / "eval" / _slug(f"{model_part}-{data_name}{suffix}")
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
+    from edgeqa.evaluation.report import markdown_table, metrics_rows, text_table
+    from edgeqa.evaluation.runner import EvalRequest, run_eval
+    from edgeqa.fileio import atomic_write_text
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import resolve_model
+    from edgeqa.runtime.engine import EngineConfig
+
+    if args.limit is not None and args.limit < 1:
+        raise EdgeQAError("--limit must be at least 1")
+    models = [resolve_model(m) for m in (args.model or [None])]
+    if len({m.resolve() for m in models}) != len(models):
+        raise EdgeQAError("--model: the same model is given twice")
+    for model in models:
+        read_gguf_info(model)  # fail before any work on a bad file
+    data = args.data or str(BUNDLED_SAMPLE)
+    examples = select_examples(
+        load_squad(data, split=args.split), articles=args.article, limit=args.limit, seed=args.seed
+    )
+    engine = EngineConfig(
+        n_ctx=args.n_ctx,
+        n_threads=args.threads,
+        n_batch=args.batch,
+        parallel=args.parallel,
+        max_answer_tokens=args.max_answer_tokens,
+        use_mmap=not args.no_mmap,
+    )
+    out = Path(args.out) if args.out else _default_out(models, Path(data).stem, args)
+    rows = []
+    for model in models:
+        model_out = out / _slug(model.stem) if len(models) > 1 else out
+        print(f"edgeqa eval: {model} on {len(examples)} questions of {data} -> {model_out}")
+        metrics = run_eval(
+            EvalRequest(
+                model=model,
+                data=data,
+                examples=examples,
+                out_dir=model_out,
+                engine=engine,
+                too_long=args.too_long,
+                show_progress=not args.quiet,
+            )
+        )
+        rows.extend(metrics_rows(model.stem, metrics))
+    print()
+    print(text_table(rows))
+    if len(models) > 1:
+        atomic_write_text(out / "comparison.md", markdown_table(rows))
+        print(f"\ncomparison table: {out / 'comparison.md'}")
+    return 0
+
+
+def models_list_command(args: argparse.Namespace) -> int:
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import discover_models
+
+    rows = [["name", "size MiB", "quant", "arch", "ctx", "chat template", "path"]]
+    for path in discover_models(Path(d) for d in args.dir):
+        try:
+            info = read_gguf_info(path)
+        except EdgeQAError as exc:
+            rows.append([path.stem, "-", "unreadable", "-", "-", "-", f"{path} ({exc})"])
+            continue
+        rows.append(
+            [
+                info.name,
+                f"{info.size_bytes / 2**20:.1f}",
+                info.file_type,
+                info.architecture,
+                str(info.context_length or "-"),
+                "yes" if info.chat_template else "no",
+                str(path),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0

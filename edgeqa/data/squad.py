@@ -1,0 +1,163 @@
+"""Load SQuAD v1.1/v2.0 questions from an official JSON file, JSONL, or a hub id.
+
+All three sources end as the same flat list of `QAExample`, in document order (article, then
+paragraph, then question), which is the order the runtime needs to share a paragraph's KV cache.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeqa.errors import EdgeQAError
+
+BUNDLED_SAMPLE = Path(__file__).parent / "samples" / "squad_v2_sample.json"
+
+
+@dataclass(frozen=True)
+class QAExample:
+    """One question with its paragraph; `answers` is empty when the question is unanswerable."""
+
+    qid: str
+    title: str
+    context: str
+    question: str
+    answers: tuple[str, ...]
+    answer_starts: tuple[int, ...] = ()
+
+    @property
+    def is_impossible(self) -> bool:
+        return not self.answers
+
+
+def _example(record: dict, title: str, context: str, where: str) -> QAExample:
+    try:
+        qid, question = str(record["id"]), record["question"]
+        answers = record.get("answers") or []
+        if isinstance(answers, dict):  # the hub's columnar form: {"text": [...], "answer_start": [...]}
+            texts, starts = list(answers.get("text", [])), list(answers.get("answer_start", []))
+        else:
+            texts = [a["text"] for a in answers]
+            starts = [a.get("answer_start", -1) for a in answers]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise EdgeQAError(f"{where}: malformed question record (missing or bad field {exc})") from None
+    if record.get("is_impossible"):
+        texts, starts = [], []
+    if not isinstance(question, str) or not isinstance(context, str):
+        raise EdgeQAError(f"{where}: 'question' and 'context' must be strings")
+    return QAExample(qid, str(title), context, question, tuple(texts), tuple(int(s) for s in starts))
+
+
+def _from_official(document: dict, path: Path) -> list[QAExample]:
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise EdgeQAError(f"{path}: not SQuAD JSON (expected an object with a 'data' list of articles)")
+    examples = []
+    for a, article in enumerate(document["data"]):
+        try:
+            title, paragraphs = article.get("title", f"article-{a}"), article["paragraphs"]
+            for p, paragraph in enumerate(paragraphs):
+                where = f"{path}: data[{a}].paragraphs[{p}]"
+                for record in paragraph["qas"]:
+                    examples.append(_example(record, title, paragraph["context"], where))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise EdgeQAError(
+                f"{path}: data[{a}] is not a SQuAD article (missing or bad field {exc})"
+            ) from None
+    return examples
+
+
+def _from_jsonl(path: Path) -> list[QAExample]:
+    examples = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EdgeQAError(f"{where}: invalid JSON ({exc.msg})") from None
+            if not isinstance(record, dict) or "context" not in record:
+                raise EdgeQAError(f"{where}: expected an object with id, context, question, answers")
+            examples.append(_example(record, record.get("title", ""), record["context"], where))
+    return examples
+
+
+def _from_file(path: Path) -> list[QAExample]:
+    if path.suffix == ".jsonl":
+        return _from_jsonl(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise EdgeQAError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise EdgeQAError(f"{path}: not a UTF-8 text file") from None
+    return _from_official(document, path)
+
+
+def _from_hub(dataset_id: str, split: str) -> list[QAExample]:
+    try:
+        import datasets
+    except ImportError:
+        raise EdgeQAError(f"loading '{dataset_id}' from the hub needs the 'datasets' package") from None
+    try:
+        rows = datasets.load_dataset(dataset_id, split=split)
+    except Exception as exc:  # the hub raises many types; the user needs one line
+        raise EdgeQAError(f"cannot load data set '{dataset_id}' (split {split}): {exc}") from None
+    return [_example(row, row.get("title", ""), row["context"], dataset_id) for row in rows]
+
+
+def load_squad(source: str | Path, split: str = "validation") -> list[QAExample]:
+    """Questions from a local .json/.jsonl file, or a hub id such as `rajpurkar/squad_v2`."""
+    path = Path(source)
+    if path.is_file():
+        examples = _from_file(path)
+    elif path.suffix in {".json", ".jsonl"} or path.exists():
+        raise EdgeQAError(f"{source}: no such data file")
+    else:
+        examples = _from_hub(str(source), split)
+    if not examples:
+        raise EdgeQAError(f"{source}: contains no questions")
+    duplicate = _first_duplicate(e.qid for e in examples)
+    if duplicate is not None:
+        raise EdgeQAError(f"{source}: question id {duplicate!r} appears more than once")
+    return examples
+
+
+def _first_duplicate(values: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def select_examples(
+    examples: Sequence[QAExample],
+    *,
+    articles: Sequence[str] = (),
+    limit: int | None = None,
+    seed: int | None = None,
+) -> list[QAExample]:
+    """Filter by article title, then take `limit` questions: the first ones, or a seeded sample.
+
+    A seeded sample is returned in document order so paragraphs stay together for the runtime.
+    """
+    chosen = list(examples)
+    if articles:
+        wanted = set(articles)
+        unknown = wanted - {e.title for e in chosen}
+        if unknown:
+            raise EdgeQAError(f"--article: no article titled {sorted(unknown)[0]!r} in the data")
+        chosen = [e for e in chosen if e.title in wanted]
+    if limit is not None and limit < len(chosen):
+        if seed is None:
+            chosen = chosen[:limit]
+        else:
+            keep = set(random.Random(seed).sample(range(len(chosen)), limit))
+            chosen = [e for i, e in enumerate(chosen) if i in keep]
+    return chosen

@@ -1,0 +1,1 @@
+"""SQuAD evaluation: official scoring, the resumable runner, and readable reports."""

@@ -1,0 +1,54 @@
+"""The per-question JSONL log that makes an evaluation resumable.
+
+Each finished question is one line, flushed and fsynced with its group, so a killed run loses
+at most the group in flight. A line cut short by the kill is dropped on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def read_records(path: Path) -> dict[str, dict[str, Any]]:
+    """Finished records by question id; a torn last line is removed from the file."""
+    if not path.exists():
+        return {}
+    records: dict[str, dict[str, Any]] = {}
+    valid_bytes = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError:
+                break
+            if not raw.endswith(b"\n"):
+                break
+            records[record["id"]] = record
+            valid_bytes += len(raw)
+    if valid_bytes != path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(valid_bytes)
+    return records
+
+
+class RecordWriter:
+    """Appends records durably; use as a context manager."""
+
+    def __init__(self, path: Path):
+        self._handle = path.open("a", encoding="utf-8")
+
+    def write(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._handle.close()

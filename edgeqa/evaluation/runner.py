@@ -1,0 +1,188 @@
+"""`edgeqa eval`: answer SQuAD questions with a GGUF on llama.cpp, resumably, and score them.
+
+Outputs in the run folder: eval_config.json (what the run is; a resume must match it),
+log.jsonl (one line per question: answer, tokens, latency), and at the end predictions.json and
+na_prob.json (the official formats) and metrics.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeqa.data.squad import QAExample
+from edgeqa.errors import EdgeQAError
+from edgeqa.evaluation.progress_log import RecordWriter, read_records
+from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate
+from edgeqa.fileio import atomic_write_json, sha256_file
+from edgeqa.prompts import SYSTEM_PROMPT, parse_answer, qa_messages
+from edgeqa.runtime.engine import EngineConfig, QAEngine
+from edgeqa.runtime.scheduler import plan_groups
+
+TOO_LONG_POLICIES = ("error", "skip")
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """Everything that decides the predictions of a run (threads and batching do not)."""
+
+    model: Path
+    data: str
+    examples: Sequence[QAExample]
+    out_dir: Path
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    too_long: str = "error"
+    show_progress: bool = True
+
+
+def _fingerprint(request: EvalRequest, model_sha256: str) -> dict[str, Any]:
+    ids = hashlib.sha256("\n".join(e.qid for e in request.examples).encode()).hexdigest()
+    return {
+        "model_sha256": model_sha256,
+        "questions_sha256": ids,
+        "questions": len(request.examples),
+        "prompt_sha256": hashlib.sha256(SYSTEM_PROMPT.encode()).hexdigest(),
+        "max_answer_tokens": request.engine.max_answer_tokens,
+        "too_long": request.too_long,
+    }
+
+
+def _claim_out_dir(request: EvalRequest, model_sha256: str) -> None:
+    """Record what this run is, or refuse to mix a different run into the same folder."""
+    config_path = request.out_dir / "eval_config.json"
+    fingerprint = _fingerprint(request, model_sha256)
+    if config_path.exists():
+        previous = json.loads(config_path.read_text(encoding="utf-8"))["fingerprint"]
+        changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
+        if changed:
+            raise EdgeQAError(
+                f"{request.out_dir}: holds a different evaluation (differs in {', '.join(changed)}); "
+                "use another --out folder or delete this one"
+            )
+        return
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        config_path,
+        {
+            "fingerprint": fingerprint,
+            "model": str(request.model),
+            "data": request.data,
+            "engine": asdict(request.engine),
+        },
+    )
+
+
+def _check_lengths(
+    request: EvalRequest, examples: Sequence[QAExample], prompts: Sequence[list[int]], window: int
+) -> set[int]:
+    """Indices of prompts too long for the context; an error unless --too-long skip."""
+    budget = request.engine.n_ctx - request.engine.max_answer_tokens
+    too_long = {i for i, p in enumerate(prompts) if len(p) > budget}
+    if too_long and request.too_long == "error":
+        first = min(too_long)
+        raise EdgeQAError(
+            f"question {examples[first].qid}: prompt of {len(prompts[first])} tokens + "
+            f"{request.engine.max_answer_tokens} answer tokens exceeds --n-ctx "
+            f"{request.engine.n_ctx} (model window {window}); raise --n-ctx or pass --too-long skip"
+        )
+    return too_long
+
+
+def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: int) -> None:
+    from tqdm import tqdm
+
+    with (
+        QAEngine(request.model, request.engine) as engine,
+        RecordWriter(request.out_dir / "log.jsonl") as writer,
+    ):
+        prompts = [engine.prompt_tokens(qa_messages(e.context, e.question)) for e in pending]
+        skipped = _check_lengths(request, pending, prompts, engine.n_ctx_train)
+        writer.write(
+            {
+                "id": pending[i].qid,
+                "prediction": "",
+                "na_prob": 1.0,
+                "skipped": "too_long",
+                "prompt_tokens": len(prompts[i]),
+                "generated_tokens": 0,
+                "latency_s": 0.0,
+            }
+            for i in sorted(skipped)
+        )
+        keep = [i for i in range(len(pending)) if i not in skipped]
+        kept_examples = [pending[i] for i in keep]
+        kept_prompts = [prompts[i] for i in keep]
+        total = done + len(pending)
+        with tqdm(
+            total=total,
+            initial=done + len(skipped),
+            unit="q",
+            desc="eval",
+            disable=not request.show_progress,
+            dynamic_ncols=True,
+        ) as bar:
+            for group in plan_groups(engine, [e.context for e in kept_examples], kept_prompts):
+                generations = engine.generate_group([kept_prompts[i] for i in group])
+                writer.write(
+                    {
+                        "id": kept_examples[i].qid,
+                        "prediction": parse_answer(g.text),
+                        "raw": g.text,
+                        "na_prob": g.na_prob,
+                        "prompt_tokens": g.prompt_tokens,
+                        "generated_tokens": g.generated_tokens,
+                        "latency_s": round(g.latency_s, 4),
+                    }
+                    for i, g in zip(group, generations, strict=True)
+                )
+                bar.update(len(group))
+
+
+def run_eval(request: EvalRequest) -> dict[str, Any]:
+    """Answer every question not yet in the log, then score; returns the metrics dict."""
+    from edgeqa.models.gguf_info import read_gguf_info
+
+    info = read_gguf_info(request.model)
+    model_sha256 = sha256_file(request.model)
+    _claim_out_dir(request, model_sha256)
+    log_path = request.out_dir / "log.jsonl"
+    records = read_records(log_path)
+    pending = [e for e in request.examples if e.qid not in records]
+    started = time.perf_counter()
+    if pending:
+        _answer_pending(request, pending, done=len(request.examples) - len(pending))
+        records = read_records(log_path)
+    elapsed = time.perf_counter() - started
+
+    golds = [GoldQuestion(e.qid, e.answers) for e in request.examples]
+    predictions = {e.qid: records[e.qid]["prediction"] for e in request.examples}
+    na_probs = {e.qid: records[e.qid]["na_prob"] for e in request.examples}
+    metrics = {
+        "model": str(request.model),
+        "model_name": info.name,
+        "model_sha256": model_sha256,
+        "quant": info.file_type,
+        "data": request.data,
+        "official": evaluate(golds, predictions, na_probs),
+        "always_abstain": always_abstain_baseline(golds),
+        "skipped_too_long": sum(1 for e in request.examples if records[e.qid].get("skipped")),
+        "prompt_tokens": sum(records[e.qid]["prompt_tokens"] for e in request.examples),
+        "generated_tokens": sum(records[e.qid]["generated_tokens"] for e in request.examples),
+        "this_session": {
+            "questions": len(pending),
+            "wall_s": round(elapsed, 2),
+            "questions_per_s": round(len(pending) / elapsed, 2) if pending and elapsed else None,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "engine": asdict(request.engine),
+        },
+    }
+    atomic_write_json(request.out_dir / "predictions.json", predictions)
+    atomic_write_json(request.out_dir / "na_prob.json", na_probs)
+    atomic_write_json(request.out_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,1 @@
+"""Export: merge an adapter, convert to GGUF, quantize with llama.cpp, verify, write a manifest."""

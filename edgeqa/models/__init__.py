@@ -1,0 +1,1 @@
+"""Knowing models: the embedded default, local GGUF files, and what their metadata says."""

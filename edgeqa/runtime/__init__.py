@@ -1,0 +1,1 @@
+"""The llama.cpp runtime: load a GGUF once, answer questions in prefix-sharing batches."""

@@ -1,0 +1,285 @@
+"""Batched, prefix-sharing greedy generation on llama.cpp's low-level API.
+
+Why not `Llama.create_chat_completion`: it decodes one sequence at a time. SQuAD has about ten
+questions per paragraph, and their prompts share the paragraph (context first). This engine
+decodes the shared prefix once into sequence 0, copies its KV cells to one sequence per
+question (a unified KV cache makes the copy free), prefills every question's suffix in one
+batch, and then decodes all unfinished answers together, one token each per step. The prefix
+of the previous group stays cached, so the system prompt is never decoded twice.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.models.gguf_info import read_gguf_info
+from edgeqa.prompts import ABSTAIN
+
+PREFIX_SEQ = 0  # sequence holding the cached shared prefix; questions use 1..parallel
+
+CHATML_FALLBACK = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Runtime settings; the defaults suit a 2-core CPU and SQuAD-sized prompts."""
+
+    n_ctx: int = 4096
+    n_threads: int = 2
+    n_batch: int = 512
+    parallel: int = 16
+    max_answer_tokens: int = 32
+    use_mmap: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("n_ctx", "n_threads", "n_batch", "parallel", "max_answer_tokens"):
+            if getattr(self, name) < 1:
+                raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
+
+
+@dataclass
+class EngineStats:
+    """What the engine actually decoded: the inputs of the throughput floor in benchmarks/."""
+
+    prompt_tokens_decoded: int = 0
+    decode_steps: int = 0
+    step_sequences: int = 0  # sum over decode steps of the sequences decoded in that step
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One answer: its text, token counts, the abstention probability and when it finished."""
+
+    text: str
+    prompt_tokens: int
+    generated_tokens: int
+    na_prob: float
+    latency_s: float
+
+
+class QAEngine:
+    """A loaded GGUF with one llama.cpp context; use as a context manager to free it promptly."""
+
+    def __init__(self, model_path: str | Path, config: EngineConfig | None = None):
+        import llama_cpp
+        from llama_cpp import _internals
+        from llama_cpp._logger import set_verbose
+
+        self.info = read_gguf_info(model_path)  # a bad file fails here, not in native code
+        self.config = config = config or EngineConfig()
+        self._llama_cpp = llama_cpp
+        set_verbose(False)
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.use_mmap = config.use_mmap
+        try:
+            self._model = _internals.LlamaModel(
+                path_model=str(model_path), params=model_params, verbose=False
+            )
+        except ValueError as exc:
+            raise EdgeQAError(f"{model_path}: llama.cpp cannot load this model ({exc})") from None
+        context_params = llama_cpp.llama_context_default_params()
+        context_params.n_ctx = config.n_ctx
+        context_params.n_batch = config.n_batch
+        context_params.n_ubatch = config.n_batch
+        context_params.n_seq_max = config.parallel + 1
+        context_params.kv_unified = True
+        context_params.n_threads = config.n_threads
+        context_params.n_threads_batch = config.n_threads
+        try:
+            self._context = _internals.LlamaContext(model=self._model, params=context_params, verbose=False)
+        except ValueError:
+            self._model.close()
+            raise EdgeQAError(f"{model_path}: cannot create a context of {config.n_ctx} tokens") from None
+        self._batch = llama_cpp.llama_batch_init(max(config.n_batch, config.parallel), 0, config.parallel + 1)
+        self.n_vocab = self._model.n_vocab()
+        self.n_ctx_train = self._model.n_ctx_train()
+        self._memory = llama_cpp.llama_get_memory(self._context.ctx)
+        self._cached_prefix: list[int] = []
+        self.stats = EngineStats()
+        self._formatter = self._chat_formatter()
+        self.abstain_token = self.tokenize(ABSTAIN, special=False)[0]
+
+    # --- resources -------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._batch is not None:
+            self._llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        self._context.close()
+        self._model.close()
+
+    def __enter__(self) -> QAEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- text <-> tokens -------------------------------------------------------------------
+    def _chat_formatter(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.info.chat_template
+        if template is None:
+            import warnings
+
+            warnings.warn(f"{self.info.path}: no chat template in the GGUF; using ChatML", stacklevel=2)
+            template = CHATML_FALLBACK
+        model = self._model
+        bos, eos = model.token_bos(), model.token_eos()
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+        )
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """Messages rendered with the GGUF's chat template, ending at the assistant turn."""
+        return self._formatter(messages=messages).prompt
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        """Tokens of rendered text; BOS comes from the template, never added twice."""
+        return self._model.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        return self.tokenize(self.render(messages))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        buffer = ctypes.create_string_buffer(256)
+        pieces = []
+        for token in tokens:
+            n = self._llama_cpp.llama_token_to_piece(self._model.vocab, token, buffer, 256, 0, False)
+            pieces.append(buffer.raw[: max(n, 0)])
+        return b"".join(pieces).decode("utf-8", errors="ignore")
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(self._llama_cpp.llama_vocab_is_eog(self._model.vocab, token))
+
+    # --- decoding --------------------------------------------------------------------------
+    def _decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
+        """Decode (token, position, seq_id, wants_logits) entries; logits of those that want them."""
+        batch = self._batch
+        for i, (token, pos, seq, logits) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = logits
+        batch.n_tokens = len(entries)
+        status = self._llama_cpp.llama_decode(self._context.ctx, batch)
+        if status != 0:
+            raise EdgeQAError(
+                f"llama_decode failed (status {status}): the KV cache is full; raise --n-ctx "
+                "or lower --parallel"
+            )
+        out = []
+        for i, (_, _, _, logits) in enumerate(entries):
+            if logits:
+                pointer = self._llama_cpp.llama_get_logits_ith(self._context.ctx, i)
+                out.append(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy())
+        return out
+
+    def _decode_chunked(self, entries: list[tuple[int, int, int, bool]]) -> list[np.ndarray]:
+        logits: list[np.ndarray] = []
+        step = self.config.n_batch
+        for start in range(0, len(entries), step):
+            logits.extend(self._decode(entries[start : start + step]))
+        return logits
+
+    def _prepare_prefix(self, prefix: list[int]) -> None:
+        """Make sequence 0 hold exactly `prefix`, reusing whatever it already holds."""
+        llama_cpp, memory = self._llama_cpp, self._memory
+        for seq in range(1, self.config.parallel + 1):
+            llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+        keep = common_prefix_length([self._cached_prefix, prefix])
+        llama_cpp.llama_memory_seq_rm(memory, PREFIX_SEQ, keep, -1)
+        self._cached_prefix = self._cached_prefix[:keep]
+        if keep < len(prefix):
+            entries = [(t, keep + i, PREFIX_SEQ, False) for i, t in enumerate(prefix[keep:])]
+            self._decode_chunked(entries)
+            self.stats.prompt_tokens_decoded += len(entries)
+        self._cached_prefix = list(prefix)
+
+    def kv_cells_needed(self, prompts: Sequence[Sequence[int]]) -> int:
+        shared = common_prefix_length(prompts, keep_one=True)
+        return shared + sum(len(p) - shared + self.config.max_answer_tokens for p in prompts)
+
+    def generate_group(self, prompts: Sequence[Sequence[int]]) -> list[Generation]:
+        """Greedy answers for prompts decoded together (at most `parallel`, sharing a prefix)."""
+        if not 0 < len(prompts) <= self.config.parallel:
+            raise ValueError(f"a group holds 1..{self.config.parallel} prompts, got {len(prompts)}")
+        started = time.perf_counter()
+        shared = common_prefix_length(prompts, keep_one=True)
+        self._prepare_prefix(list(prompts[0][:shared]))
+        for seq in range(1, len(prompts) + 1):
+            self._llama_cpp.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq, -1, -1)
+
+        entries = []
+        for seq, prompt in enumerate(prompts, start=1):
+            last = len(prompt) - 1
+            entries.extend((t, pos, seq, pos == last) for pos, t in enumerate(prompt) if pos >= shared)
+        logits = self._decode_chunked(entries)
+        self.stats.prompt_tokens_decoded += len(entries)
+
+        generated: list[list[int]] = [[] for _ in prompts]
+        na_probs = [abstention_probability(row, self.abstain_token) for row in logits]
+        finished_at = [0.0] * len(prompts)
+        active = list(range(len(prompts)))
+        while active:
+            step = []
+            for index, row in zip(active, logits, strict=True):
+                token = int(np.argmax(row))
+                done = self.is_end_of_generation(token)
+                if not done:
+                    generated[index].append(token)
+                if done or len(generated[index]) >= self.config.max_answer_tokens:
+                    finished_at[index] = time.perf_counter() - started
+                else:
+                    step.append(index)
+            active = step
+            if active:
+                entries = [
+                    (generated[i][-1], len(prompts[i]) + len(generated[i]) - 1, i + 1, True) for i in active
+                ]
+                logits = self._decode(entries)
+                self.stats.decode_steps += 1
+                self.stats.step_sequences += len(entries)
+        return [
+            Generation(
+                text=self.detokenize(tokens),
+                prompt_tokens=len(prompt),
+                generated_tokens=len(tokens),
+                na_prob=na_prob,
+                latency_s=latency,
+            )
+            for prompt, tokens, na_prob, latency in zip(
+                prompts, generated, na_probs, finished_at, strict=True
+            )
+        ]
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]], keep_one: bool = False) -> int:
+    """Length of the longest common prefix; with keep_one, leave each sequence one own token."""
+    if not sequences:
+        return 0
+    limit = min(len(s) for s in sequences) - (1 if keep_one else 0)
+    first = sequences[0]
+    length = 0
+    while length < limit and all(s[length] == first[length] for s in sequences):
+        length += 1
+    return length
+
+
+def abstention_probability(logits: np.ndarray, abstain_token: int) -> float:
+    """Softmax probability of the abstention's first token: the no-answer score for SQuAD v2."""
+    shifted = logits.astype(np.float64) - float(np.max(logits))
+    weights = np.exp(shifted)
+    return float(weights[abstain_token] / weights.sum())

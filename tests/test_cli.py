@@ -1,0 +1,161 @@
+"""End-to-end tests of `edgeqa eval` and `edgeqa models list` through the real CLI."""
+
+import json
+import shutil
+
+import pytest
+
+from edgeqa.data.squad import load_squad
+from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate
+from tests.helpers import run_cli
+
+
+def _one_line_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from tests.conftest import ASSETS
+
+    out = tmp_path_factory.mktemp("eval") / "run"
+    result = run_cli("eval", "--data", str(ASSETS / "squad_v2_tiny.json"), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_eval_writes_official_outputs_that_rescore_identically(finished_run, squad_tiny):
+    out, result = finished_run
+    predictions = json.loads((out / "predictions.json").read_text())
+    na_probs = json.loads((out / "na_prob.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    examples = load_squad(squad_tiny)
+    assert set(predictions) == {e.qid for e in examples}
+    golds = [GoldQuestion(e.qid, e.answers) for e in examples]
+    assert evaluate(golds, predictions, na_probs) == metrics["official"]
+    assert metrics["always_abstain"]["f1"] == pytest.approx(
+        100 * sum(e.is_impossible for e in examples) / len(examples)
+    )
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == len(examples)
+    assert all(r["prompt_tokens"] > 0 and r["latency_s"] >= 0 for r in log)
+    assert "always abstain" in result.stdout and "HasAns F1" in result.stdout
+
+
+def test_interrupted_run_resumes_without_redoing_and_ends_equal(finished_run, squad_tiny, tmp_path):
+    out, _ = finished_run
+    resumed = tmp_path / "resumed"
+    shutil.copytree(out, resumed)
+    for name in ("predictions.json", "na_prob.json", "metrics.json"):
+        (resumed / name).unlink()
+    lines = (resumed / "log.jsonl").read_text().splitlines(keepends=True)
+    (resumed / "log.jsonl").write_text("".join(lines[:10]) + lines[10][:25])  # killed mid-line
+    result = run_cli("eval", "--data", str(squad_tiny), "--out", str(resumed), "--quiet")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((resumed / "metrics.json").read_text())
+    assert metrics["this_session"]["questions"] == len(lines) - 10
+    original = json.loads((out / "metrics.json").read_text())
+    assert metrics["official"] == pytest.approx(original["official"])
+
+
+def test_different_arguments_into_the_same_folder_are_refused(finished_run, squad_tiny):
+    out, _ = finished_run
+    result = run_cli("eval", "--data", str(squad_tiny), "--limit", "5", "--out", str(out))
+    _one_line_error(result, str(out), "different evaluation", "questions")
+
+
+def test_two_models_give_one_comparison_table(tmp_path, squad_tiny, embedded_model):
+    copy = tmp_path / "copy-of-smollm2.gguf"
+    shutil.copy(embedded_model, copy)
+    out = tmp_path / "compare"
+    result = run_cli(
+        "eval",
+        "--model",
+        str(embedded_model),
+        "--model",
+        str(copy),
+        "--data",
+        str(squad_tiny),
+        "--limit",
+        "8",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    table = (out / "comparison.md").read_text()
+    assert embedded_model.stem in table and "copy-of-smollm2" in table
+    first = json.loads((out / embedded_model.stem / "predictions.json").read_text())
+    second = json.loads((out / "copy-of-smollm2" / "predictions.json").read_text())
+    assert first == second
+
+
+def test_too_long_context_is_an_error_or_skipped(tmp_path, squad_tiny):
+    result = run_cli(
+        "eval", "--data", str(squad_tiny), "--limit", "3", "--n-ctx", "128", "--out", str(tmp_path / "a")
+    )
+    _one_line_error(result, "exceeds --n-ctx 128", "--too-long skip")
+    assert not (tmp_path / "a" / "metrics.json").exists()
+    result = run_cli(
+        "eval",
+        "--data",
+        str(squad_tiny),
+        "--limit",
+        "3",
+        "--n-ctx",
+        "128",
+        "--too-long",
+        "skip",
+        "--out",
+        str(tmp_path / "b"),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["skipped_too_long"] == 3
+
+
+def test_bad_models_get_one_line_errors(tmp_path, squad_tiny, embedded_model):
+    not_gguf = tmp_path / "notes.gguf"
+    not_gguf.write_text("hello")
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(embedded_model.read_bytes()[:2_000_000])
+    cases = [
+        (tmp_path / "missing.gguf", "model file not found"),
+        (not_gguf, "not a GGUF file"),
+        (truncated, "truncated"),
+    ]
+    for model, problem in cases:
+        result = run_cli(
+            "eval", "--model", str(model), "--data", str(squad_tiny), "--out", str(tmp_path / "out")
+        )
+        _one_line_error(result, str(model), problem)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_data_and_options(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": 3}')
+    _one_line_error(run_cli("eval", "--data", str(bad), "--out", str(tmp_path / "o")), str(bad))
+    result = run_cli("eval", "--frobnicate")
+    assert result.returncode == 2 and "unrecognized arguments: --frobnicate" in result.stderr
+    _one_line_error(run_cli("eval", "--limit", "0"), "--limit")
+
+
+def test_models_list_shows_the_embedded_model(tmp_path, embedded_model):
+    result = run_cli("models", "list", "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert str(embedded_model) in result.stdout
+    assert "Q4_1" in result.stdout and "llama" in result.stdout
+
+
+def test_help_explains_each_command():
+    assert "eval" in run_cli("--help").stdout
+    help_text = run_cli("eval", "--help").stdout
+    for option in ("--model", "--data", "--limit", "--seed", "--threads", "--n-ctx", "--batch"):
+        assert option in help_text
