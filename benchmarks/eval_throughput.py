@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
+from edgeqa.export.quantize import quantize_gguf
 from edgeqa.models.registry import embedded_model_path
 from edgeqa.prompts import parse_answer, qa_messages
 from edgeqa.runtime.engine import PREFIX_SEQ, EngineConfig, QAEngine
@@ -89,6 +90,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="GGUF (default: the embedded model)")
     parser.add_argument("--data", default=str(BUNDLED_SAMPLE))
+    parser.add_argument(
+        "--as-type",
+        default=None,
+        metavar="QUANT",
+        help="first re-type the model with llama.cpp's quantizer (e.g. f16)",
+    )
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
@@ -96,6 +103,8 @@ def main() -> None:
     args = parser.parse_args()
 
     model = Path(args.model) if args.model else embedded_model_path()
+    if args.as_type:
+        model = quantize_gguf(model, RESULTS / f".{model.stem}-{args.as_type}.gguf", args.as_type)
     examples = select_examples(load_squad(args.data), limit=args.limit)
     config = EngineConfig(n_threads=args.threads, max_answer_tokens=args.max_answer_tokens)
 
@@ -137,6 +146,8 @@ def main() -> None:
     rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
     (RESULTS / f"{stem}.md").write_text(f"| metric | value |\n|---|---|\n{rows}\n")
     print(json.dumps(result, indent=2))
+    if args.as_type:
+        model.unlink()
 
 
 if __name__ == "__main__":

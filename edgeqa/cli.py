@@ -109,6 +109,76 @@ def _add_models(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=models_list_command)
 
 
+def _add_finetune(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import finetune_command
+    from edgeqa.finetune.config import config_fields, field_docs
+
+    parser = subparsers.add_parser(
+        "finetune",
+        help="LoRA/QLoRA fine-tuning for extractive QA (unsloth on NVIDIA GPUs, transformers+PEFT elsewhere)",
+        description="Fine-tune a base model on SQuAD with the shared QA prompt. Values come from "
+        "the defaults, then --config, then these flags.",
+        epilog="example: edgeqa finetune --config configs/smollm2-135m-lora-cpu.yaml --max-steps 50",
+    )
+    parser.add_argument("--config", metavar="YAML", help="a preset from configs/")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    docs = field_docs()
+    for spec in config_fields():
+        flag = "--" + spec.name.replace("_", "-")
+        kind = spec.type if isinstance(spec.type, str) else spec.type.__name__
+        options: dict = {"default": None, "help": docs.get(spec.name, "")}
+        if kind == "bool":
+            options["action"] = argparse.BooleanOptionalAction
+        elif kind.startswith("tuple[float"):
+            options.update(nargs=3, type=float, metavar=("TRAIN", "VAL", "TEST"))
+        elif kind.startswith("tuple[str"):
+            options.update(nargs="+", metavar="MODULE")
+        elif kind in ("int", "float"):
+            options["type"] = int if kind == "int" else float
+        parser.add_argument(flag, **options)
+    parser.set_defaults(handler=finetune_command)
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import export_command
+
+    parser = subparsers.add_parser(
+        "export",
+        help="merge the adapter, convert to GGUF, quantize with llama.cpp, verify, write a manifest",
+        description="Merge a LoRA adapter into a 16/32-bit copy of its base, convert it to GGUF with "
+        "llama.cpp's converter, quantize it with llama.cpp, check it against the merged model, and "
+        "write <name>.manifest.json. Files already exported from the same source are kept.",
+        epilog="examples: edgeqa export models/smollm2-squad --quant q8_0,q4_k_m\n"
+        "          edgeqa export --base embedded --quant q4_k_m",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run", nargs="?", metavar="RUN_DIR", help="a finetune run folder (models/<run>)")
+    parser.add_argument(
+        "--base",
+        help="base model (hub id, HF folder, GGUF or 'embedded'); "
+        "default: the base recorded in RUN_DIR/run.json",
+    )
+    parser.add_argument("--adapter", metavar="DIR", help="PEFT adapter folder (default: RUN_DIR/adapter)")
+    parser.add_argument("--name", help="file name stem (default: the run folder's name)")
+    parser.add_argument("--out", default="export", metavar="DIR", help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--quant", default="q4_k_m", help="comma-separated llama.cpp quant types (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--outtype",
+        default="f16",
+        choices=("f16", "bf16", "f32"),
+        help="precision of the converted reference GGUF (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=_default_threads(), help="quantization/verification threads"
+    )
+    parser.add_argument("--no-verify", action="store_true", help="skip the verification step")
+    parser.add_argument("--ollama", action="store_true", help="also write an Ollama Modelfile")
+    parser.set_defaults(handler=export_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeqa",
@@ -119,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"edgeqa {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_finetune(subparsers)
+    _add_export(subparsers)
     _add_eval(subparsers)
     _add_models(subparsers)
     return parser

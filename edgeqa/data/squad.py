@@ -161,3 +161,26 @@ def select_examples(
             keep = set(random.Random(seed).sample(range(len(chosen)), limit))
             chosen = [e for i, e in enumerate(chosen) if i in keep]
     return chosen
+
+
+def to_official_json(examples: Sequence[QAExample], version: str = "v2.0") -> dict:
+    """Examples back in the official nested format (articles > paragraphs > qas), order kept."""
+    articles: dict[str, dict[str, list[dict]]] = {}
+    for e in examples:
+        paragraphs = articles.setdefault(e.title, {})
+        starts = e.answer_starts or (-1,) * len(e.answers)
+        paragraphs.setdefault(e.context, []).append(
+            {
+                "id": e.qid,
+                "question": e.question,
+                "answers": [{"text": t, "answer_start": s} for t, s in zip(e.answers, starts, strict=True)],
+                "is_impossible": e.is_impossible,
+            }
+        )
+    return {
+        "version": version,
+        "data": [
+            {"title": title, "paragraphs": [{"context": c, "qas": qas} for c, qas in paragraphs.items()]}
+            for title, paragraphs in articles.items()
+        ],
+    }

@@ -208,6 +208,16 @@ class QAEngine:
             self.stats.prompt_tokens_decoded += len(entries)
         self._cached_prefix = list(prefix)
 
+    def sequence_logits(self, tokens: Sequence[int]) -> np.ndarray:
+        """Logits after every token of `tokens`, decoded from an empty cache: [len, n_vocab]."""
+        if not 0 < len(tokens) <= self.config.n_ctx:
+            raise ValueError(f"need 1..{self.config.n_ctx} tokens, got {len(tokens)}")
+        self._llama_cpp.llama_memory_clear(self._memory, True)
+        self._cached_prefix = []
+        rows = self._decode_chunked([(t, i, PREFIX_SEQ, True) for i, t in enumerate(tokens)])
+        self._llama_cpp.llama_memory_clear(self._memory, True)
+        return np.stack(rows)
+
     def kv_cells_needed(self, prompts: Sequence[Sequence[int]]) -> int:
         shared = common_prefix_length(prompts, keep_one=True)
         return shared + sum(len(p) - shared + self.config.max_answer_tokens for p in prompts)

@@ -1,0 +1,198 @@
+"""`edgeqa export`: merge -> HF folder -> f16 GGUF -> quantized GGUFs -> verification -> manifest.
+
+Every file is written under a temporary name and renamed when whole. A re-run with the same
+source and options keeps the files that are already there and match the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.export.sources import ExportSource
+from edgeqa.fileio import atomic_write_json, atomic_write_text, sha256_file
+
+DEFAULT_QUANTS = ("q4_k_m",)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    source: ExportSource
+    out_dir: Path
+    quants: tuple[str, ...] = DEFAULT_QUANTS
+    out_type: str = "f16"
+    threads: int = 2
+    verify: bool = True
+    ollama: bool = False
+
+
+def gguf_name(name: str, kind: str) -> str:
+    return f"{name}-{kind.upper()}.gguf"
+
+
+def _fingerprint(request: ExportRequest) -> dict[str, Any]:
+    adapter = request.source.adapter
+    return {
+        "base": request.source.base.to_dict(),
+        "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors") if adapter else None,
+        "out_type": request.out_type,
+    }
+
+
+def _previous_files(manifest_path: Path, fingerprint: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Files of an earlier export of the same source that are still intact on disk."""
+    if not manifest_path.is_file():
+        return {}
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("fingerprint") != fingerprint:
+        return {}
+    return {
+        entry["quant"]: entry
+        for entry in manifest.get("files", [])
+        if (manifest_path.parent / entry["file"]).is_file()
+        and (manifest_path.parent / entry["file"]).stat().st_size == entry["size_bytes"]
+    }
+
+
+def _check_disk(out_dir: Path, parameters: int, quants: int) -> None:
+    needed = parameters * (2 + 4 + quants)  # f16 GGUF + float32 HF staging + ~1 byte/param per quant
+    free = shutil.disk_usage(out_dir).free
+    if free < needed:
+        raise EdgeQAError(
+            f"{out_dir}: {free / 2**30:.1f} GiB free, the export needs about {needed / 2**30:.1f} GiB"
+        )
+
+
+def _verification_prompts(tokenizer, examples, count: int = 8) -> list[list[int]]:
+    from edgeqa.prompts import qa_messages
+
+    prompts = []
+    for example in examples[:: max(1, len(examples) // count)][:count]:
+        text = tokenizer.apply_chat_template(
+            qa_messages(example.context, example.question), add_generation_prompt=True, tokenize=False
+        )
+        prompts.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return prompts
+
+
+def _heldout_examples(source: ExportSource):
+    from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
+
+    heldout = source.run_dir / "heldout.json" if source.run_dir else None
+    return load_squad(heldout if heldout and heldout.is_file() else BUNDLED_SAMPLE)
+
+
+def _ollama_modelfile(gguf_file: str) -> str:
+    from edgeqa.prompts import SYSTEM_PROMPT
+
+    return (
+        f"FROM ./{gguf_file}\n"
+        "PARAMETER temperature 0\n"
+        'PARAMETER stop "<|im_end|>"\n'
+        f'SYSTEM """{SYSTEM_PROMPT}"""\n'
+    )
+
+
+def run_export(request: ExportRequest) -> dict[str, Any]:
+    from edgeqa.export.convert import convert_to_gguf
+    from edgeqa.export.merge import merged_model, save_hf_folder
+    from edgeqa.export.quantize import quant_types, quantize_gguf
+    from edgeqa.export.verify import hf_vs_gguf, perplexity, squad_smoke
+    from edgeqa.models.gguf_info import read_gguf_info
+
+    valid = quant_types()
+    unknown = [q for q in request.quants if q not in valid]
+    if unknown:
+        raise EdgeQAError(f"--quant: unknown type {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
+    out_dir, name = request.out_dir, request.source.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / f"{name}.manifest.json"
+    fingerprint = _fingerprint(request)
+    kept = _previous_files(manifest_path, fingerprint)
+    started = time.perf_counter()
+
+    print(f"edgeqa export: merging {request.source.adapter or '(no adapter)'} into {request.source.base.ref}")
+    model, tokenizer = merged_model(request.source)
+    _check_disk(out_dir, sum(p.numel() for p in model.parameters()), len(request.quants))
+    files: dict[str, dict[str, Any]] = {}
+    reference = out_dir / gguf_name(name, request.out_type)
+    if request.out_type in kept:
+        print(f"edgeqa export: {reference.name} is up to date")
+    else:
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".merged-") as staging:
+            save_hf_folder(model, tokenizer, Path(staging))
+            print(f"edgeqa export: converting to {reference.name} with llama.cpp's converter")
+            convert_to_gguf(Path(staging), reference, request.out_type, model_name=name)
+    for quant in (request.out_type, *request.quants):
+        path = out_dir / gguf_name(name, quant)
+        if quant != request.out_type and quant not in kept:
+            print(f"edgeqa export: quantizing to {path.name}")
+            quantize_gguf(reference, path, quant, threads=request.threads)
+        info = read_gguf_info(path)
+        files[quant] = kept.get(quant) or {
+            "quant": quant,
+            "file": path.name,
+            "size_bytes": path.stat().st_size,
+            "sha256": sha256_file(path),
+            "file_type": info.file_type,
+            "chat_template": info.chat_template is not None,
+        }
+
+    verification: dict[str, Any] = {}
+    if request.verify:
+        examples = _heldout_examples(request.source)
+        print("edgeqa export: verifying against the merged model")
+        verification["hf_vs_f16"] = hf_vs_gguf(
+            model, reference, _verification_prompts(tokenizer, examples), request.threads
+        )
+        text = "\n\n".join(dict.fromkeys(e.context for e in examples))
+        tokens = tokenizer(text, add_special_tokens=False)["input_ids"][: 512 * 8]
+        verification["perplexity_window"] = 512
+        verification["perplexity_tokens"] = len(tokens)
+        smoke_example = next((e for e in examples if e.answers), examples[0])
+        for entry in files.values():
+            path = out_dir / entry["file"]
+            entry["perplexity"] = round(perplexity(path, tokens, 512, request.threads), 4)
+            entry["squad_smoke"] = squad_smoke(path, smoke_example, request.threads)
+        base_ppl = files[request.out_type]["perplexity"]
+        for entry in files.values():
+            entry["perplexity_vs_reference"] = round(entry["perplexity"] / base_ppl, 4)
+
+    manifest = {
+        "name": name,
+        "fingerprint": fingerprint,
+        "source": {
+            "base": request.source.base.to_dict(),
+            "adapter": str(request.source.adapter) if request.source.adapter else None,
+            "run": str(request.source.run_dir) if request.source.run_dir else None,
+        },
+        "files": list(files.values()),
+        "verification": verification,
+        "versions": _versions(),
+        "export_seconds": round(time.perf_counter() - started, 1),
+    }
+    atomic_write_json(manifest_path, manifest)
+    if request.ollama:
+        atomic_write_text(out_dir / f"{name}.Modelfile", _ollama_modelfile(files[request.quants[-1]]["file"]))
+    return manifest
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("edgeqa", "llama-cpp-python", "transformers", "peft", "torch", "gguf"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    from edgeqa.export.convert import CONVERTER_PACKAGE
+
+    found["converter"] = CONVERTER_PACKAGE
+    return found

@@ -1,0 +1,56 @@
+"""What to export: a finetune run folder (base found in its run.json), --base + --adapter, or a
+base alone. Resolved once, so every later step and the manifest agree on it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.finetune.base_model import BaseModel, resolve_base
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    base: BaseModel
+    adapter: Path | None
+    run_dir: Path | None
+    name: str
+
+
+def resolve_source(
+    run_dir: str | None, base: str | None, adapter: str | None, name: str | None
+) -> ExportSource:
+    if run_dir is not None:
+        folder = Path(run_dir)
+        run_file = folder / "run.json"
+        if not run_file.is_file():
+            raise EdgeQAError(f"{folder}: not a finished finetune run (no run.json)")
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+        recorded = BaseModel(**run["base"])
+        resolved = resolve_base(base or recorded.ref)
+        if recorded.sha256 and resolved.sha256 != recorded.sha256:
+            raise EdgeQAError(
+                f"{resolved.ref}: the base weights changed since {folder} was trained "
+                f"(sha256 {resolved.sha256[:12]}… != recorded {recorded.sha256[:12]}…)"
+            )
+        adapter_dir = Path(adapter) if adapter else folder / run.get("adapter", "adapter")
+        _check_adapter(adapter_dir)
+        return ExportSource(resolved, adapter_dir, folder, name or folder.name)
+    if base is None:
+        raise EdgeQAError("export needs a run folder, or --base (and optionally --adapter)")
+    resolved = resolve_base(base)
+    adapter_dir = Path(adapter) if adapter else None
+    if adapter_dir is not None:
+        _check_adapter(adapter_dir)
+    default_name = Path(resolved.ref).stem if resolved.kind != "hub" else resolved.ref.split("/")[-1]
+    if base == "embedded":
+        default_name = "SmolLM2-135M-Instruct"
+    return ExportSource(resolved, adapter_dir, None, name or default_name)
+
+
+def _check_adapter(folder: Path) -> None:
+    for required in ("adapter_config.json", "adapter_model.safetensors"):
+        if not (folder / required).is_file():
+            raise EdgeQAError(f"{folder}: not a PEFT adapter folder (missing {required})")

@@ -1,0 +1,73 @@
+"""Check that an exported GGUF still behaves like the model that was trained.
+
+- f16 GGUF vs the merged HF model: next-token top-1 agreement and the largest logit difference
+  on fixed QA prompts (conversion bugs show up here, not in a perplexity average);
+- each quantized file vs the f16 file: perplexity on held-out text (llama.cpp's sliding-window
+  method: score the second half of each window);
+- one SQuAD question answered by each file, as a smoke test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeqa.data.squad import QAExample
+from edgeqa.prompts import qa_messages
+from edgeqa.runtime.engine import EngineConfig, QAEngine
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def hf_vs_gguf(hf_model, gguf_path: Path, prompts: Sequence[list[int]], threads: int) -> dict[str, Any]:
+    """Top-1 agreement and max |logit difference| at the last position of each prompt."""
+    import torch
+
+    agree, max_diff = 0, 0.0
+    with QAEngine(gguf_path, EngineConfig(n_ctx=2048, n_threads=threads, parallel=1)) as engine:
+        for prompt in prompts:
+            gguf_logits = engine.sequence_logits(prompt)[-1]
+            with torch.no_grad():
+                hf_logits = hf_model(torch.tensor([prompt])).logits[0, -1].float().numpy()
+            agree += int(np.argmax(gguf_logits) == np.argmax(hf_logits))
+            max_diff = max(max_diff, float(np.abs(gguf_logits - hf_logits).max()))
+    return {"prompts": len(prompts), "top1_agreement": agree / len(prompts), "max_logit_diff": max_diff}
+
+
+def perplexity(gguf_path: Path, tokens: Sequence[int], window: int, threads: int) -> float:
+    """exp(mean NLL) over the second half of consecutive windows, as llama.cpp's perplexity tool."""
+    nll, count = 0.0, 0
+    with QAEngine(gguf_path, EngineConfig(n_ctx=window, n_threads=threads, parallel=1)) as engine:
+        for start in range(0, len(tokens) - window + 1, window):
+            chunk = list(tokens[start : start + window])
+            log_probs = _log_softmax(engine.sequence_logits(chunk))
+            for position in range(window // 2, window - 1):
+                nll -= log_probs[position, chunk[position + 1]]
+                count += 1
+    if count == 0:
+        raise ValueError(f"need at least {window} tokens of text, got {len(tokens)}")
+    return float(np.exp(nll / count))
+
+
+def squad_smoke(gguf_path: Path, example: QAExample, threads: int) -> dict[str, Any]:
+    from edgeqa.evaluation.squad_metrics import compute_f1
+    from edgeqa.prompts import parse_answer
+
+    with QAEngine(gguf_path, EngineConfig(n_ctx=2048, n_threads=threads, parallel=1)) as engine:
+        generation = engine.generate_group(
+            [engine.prompt_tokens(qa_messages(example.context, example.question))]
+        )
+    answer = parse_answer(generation[0].text)
+    golds = example.answers or ("",)
+    return {
+        "question": example.question,
+        "answer": answer,
+        "gold": list(example.answers),
+        "f1": max(compute_f1(g, answer) for g in golds),
+    }

@@ -1,0 +1,111 @@
+"""Which weights a run starts from, and how to prove it later.
+
+Export must merge the adapter into exactly these weights, so a run records the kind of base
+(GGUF file, local HF folder or hub id), where it is, and a fingerprint (sha256 of the files,
+or the hub revision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.fileio import sha256_file
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    kind: str  # "gguf" | "hf_dir" | "hub"
+    ref: str  # file path, folder path or hub id
+    sha256: str | None  # of the GGUF file, or of the HF folder's weight files; None for hub ids
+
+    @property
+    def is_gguf(self) -> bool:
+        return self.kind == "gguf"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _folder_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for weights in sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES):
+        digest.update(weights.name.encode())
+        digest.update(sha256_file(weights).encode())
+    return digest.hexdigest()
+
+
+def resolve_base(base: str) -> BaseModel:
+    """'embedded', a .gguf path, an HF folder, or (anything else) a hub id."""
+    from edgeqa.models.registry import embedded_model_path
+
+    if base == "embedded":
+        path = embedded_model_path()
+        return BaseModel("gguf", str(path), sha256_file(path))
+    path = Path(base)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise EdgeQAError(f"{path}: base model file not found")
+        return BaseModel("gguf", str(path.resolve()), sha256_file(path))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise EdgeQAError(f"{path}: not a Hugging Face model folder (no config.json)")
+        return BaseModel("hf_dir", str(path.resolve()), _folder_sha256(path))
+    if path.exists() or base.startswith((".", "/")) or base.count("/") != 1:
+        raise EdgeQAError(f"{base}: base model not found (expected a .gguf file, an HF folder or a hub id)")
+    return BaseModel("hub", base, None)
+
+
+def load_tokenizer(base: BaseModel):
+    from transformers import AutoTokenizer
+
+    try:
+        if base.is_gguf:
+            path = Path(base.ref)
+            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        return AutoTokenizer.from_pretrained(base.ref)
+    except Exception as exc:  # hub/network/format errors all become one line
+        raise EdgeQAError(
+            f"{base.ref}: cannot load the tokenizer ({exc.__class__.__name__}: {exc})"
+        ) from None
+
+
+def load_causal_lm(base: BaseModel, dtype, quantization_config=None):
+    """The base as a transformers causal LM; a GGUF is dequantized by transformers' GGUF loader."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+    try:
+        if base.is_gguf:
+            path = Path(base.ref)
+            return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(base.ref, **kwargs)
+    except Exception as exc:
+        raise EdgeQAError(
+            f"{base.ref}: cannot load the base model ({exc.__class__.__name__}: {exc})"
+        ) from None
+
+
+def rebuild_plain(model):
+    """The same weights in a freshly built model of the same class.
+
+    A model dequantized from GGUF keeps a GGUF quantizer attached: it refuses save_pretrained
+    and transformers' Trainer. A fresh model from its config, given its state dict, has neither.
+    """
+    from transformers import AutoModelForCausalLM
+
+    fresh = AutoModelForCausalLM.from_config(model.config)
+    missing, unexpected = fresh.load_state_dict(model.state_dict(), strict=False)
+    real_missing = [k for k in missing if not k.endswith("lm_head.weight")]
+    if real_missing or unexpected:
+        raise EdgeQAError(f"weights do not fit the model class: {(real_missing or unexpected)[:3]}")
+    if getattr(model.config, "tie_word_embeddings", False):
+        fresh.tie_weights()
+    return fresh

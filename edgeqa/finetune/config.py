@@ -1,0 +1,166 @@
+"""The fine-tuning configuration: one dataclass, loaded from a YAML preset, overridden by flags.
+
+Precedence is CLI flag > YAML preset > dataclass default, merged in `load_config` only. An unknown
+key in a preset or an invalid value is an error naming the key, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeqa.errors import EdgeQAError
+
+BACKENDS = ("auto", "unsloth", "hf")
+METHODS = ("lora", "qlora")
+SCHEDULES = ("cosine", "linear", "constant")
+DTYPES = ("fp32", "bf16")
+REPORTERS = ("none", "tensorboard", "wandb")
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class FinetuneConfig:
+    """Every knob of `edgeqa finetune`; each field is also a --flag of the same name."""
+
+    base: str = "embedded"
+    """Base model: a hub id, a local HF folder, a GGUF file, or 'embedded' (SmolLM2-135M GGUF)."""
+    data: str = "bundled"
+    """SQuAD .json/.jsonl, a hub id, or 'bundled' (the 2-article sample shipped with edgeqa)."""
+    val_data: str | None = None
+    """Separate validation data; without it the articles of --data are split."""
+    split: tuple[float, float, float] = (0.8, 0.2, 0.0)
+    """Article-level train/validation/test fractions of --data (a test part is written to heldout.json)."""
+    run_name: str | None = None
+    """Folder name under --out-dir (default: <base>-<method>-<time>)."""
+    out_dir: str = "models"
+    """Where run folders are written."""
+    backend: str = "auto"
+    """auto (unsloth on an NVIDIA GPU with unsloth installed, else hf), unsloth, or hf."""
+    method: str = "lora"
+    """lora (16/32-bit base) or qlora (4-bit NF4 base through bitsandbytes or unsloth)."""
+    lora_r: int = 16
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA alpha (scale = alpha / r, or alpha / sqrt(r) with rsLoRA)."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA input."""
+    use_rslora: bool = False
+    """Rank-stabilised LoRA scaling."""
+    target_modules: tuple[str, ...] = LLAMA_PROJECTIONS
+    """Modules that get adapters: attention and MLP projections by default."""
+    learning_rate: float = 2e-4
+    """Peak learning rate."""
+    lr_schedule: str = "cosine"
+    """cosine, linear or constant decay after warm-up."""
+    warmup_steps: int = 10
+    """Linear warm-up steps."""
+    weight_decay: float = 0.0
+    """AdamW weight decay on the adapter weights."""
+    max_steps: int = 200
+    """Optimizer steps (each of batch_size x grad_accum examples)."""
+    batch_size: int = 4
+    """Examples per forward pass."""
+    grad_accum: int = 2
+    """Forward passes per optimizer step."""
+    group_by_length: bool = True
+    """Batch examples of similar length together (less padding; order still seeded)."""
+    max_length: int = 512
+    """Longest prompt + answer in tokens; longer examples are left out and counted."""
+    dtype: str = "fp32"
+    """Compute dtype on the CPU: fp32, or bf16 autocast."""
+    eval_every: int = 25
+    """Validation loss every N steps (0: only at the end)."""
+    val_examples: int = 128
+    """Validation questions used for the loss (a fixed, seeded subset)."""
+    early_stopping_patience: int = 4
+    """Stop after this many evaluations without a better validation loss (0: never)."""
+    save_every: int = 25
+    """Checkpoint every N steps for --resume."""
+    seed: int = 0
+    """Seed for the split, the data order and the adapter initialisation."""
+    report_to: str = "none"
+    """none, tensorboard or wandb (offline-safe: none by default)."""
+
+    def __post_init__(self) -> None:
+        self.split = tuple(float(x) for x in self.split)  # type: ignore[assignment]
+        self.target_modules = tuple(self.target_modules)
+        checks = [
+            (self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+            (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}"),
+            (self.report_to in REPORTERS, f"report_to must be one of {', '.join(REPORTERS)}"),
+            (
+                len(self.split) == 3 and abs(sum(self.split) - 1) < 1e-6 and min(self.split) >= 0,
+                "split must be three fractions (train, validation, test) that sum to 1",
+            ),
+            (self.lora_r > 0 and self.lora_alpha > 0, "lora_r and lora_alpha must be positive"),
+            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (
+                min(self.max_steps, self.batch_size, self.grad_accum, self.max_length) > 0,
+                "max_steps, batch_size, grad_accum and max_length must be positive",
+            ),
+            (
+                min(self.warmup_steps, self.eval_every, self.save_every, self.early_stopping_patience) >= 0,
+                "warmup_steps, eval_every, save_every and early_stopping_patience must be >= 0",
+            ),
+            (bool(self.target_modules), "target_modules must name at least one module"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise EdgeQAError(f"finetune config: {message}")
+
+
+def config_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(FinetuneConfig))
+
+
+def field_docs() -> dict[str, str]:
+    """Each field's docstring (the string under it in the class body), for --help."""
+    import ast
+    import inspect
+    import itertools
+
+    tree = ast.parse(inspect.getsource(FinetuneConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in itertools.pairwise(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
+            docs[node.target.id] = str(following.value.value)  # type: ignore[attr-defined]
+    return docs
+
+
+def load_config(preset: str | Path | None, overrides: dict[str, Any]) -> FinetuneConfig:
+    """Defaults, then the YAML preset, then the flags the user gave (None means not given)."""
+    values: dict[str, Any] = {}
+    known = {f.name for f in config_fields()}
+    if preset is not None:
+        import yaml
+
+        path = Path(preset)
+        if not path.is_file():
+            raise EdgeQAError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise EdgeQAError(f"{path}: invalid YAML ({exc.__class__.__name__})") from None
+        if not isinstance(loaded, dict):
+            raise EdgeQAError(f"{path}: expected a mapping of option: value")
+        unknown = sorted(set(loaded) - known)
+        if unknown:
+            raise EdgeQAError(f"{path}: unknown option {unknown[0]!r} (valid: {', '.join(sorted(known))})")
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return FinetuneConfig(**values)
+    except TypeError as exc:
+        raise EdgeQAError(f"finetune config: {exc}") from None
+
+
+def config_to_dict(config: FinetuneConfig) -> dict[str, Any]:
+    data = dataclasses.asdict(config)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}

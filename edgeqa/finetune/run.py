@@ -1,0 +1,165 @@
+"""`edgeqa finetune`: from a config to a run folder with an adapter and its provenance."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.fileio import atomic_write_json
+from edgeqa.finetune.config import FinetuneConfig, config_to_dict
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("edgeqa", "torch", "transformers", "peft", "llama-cpp-python", "gguf", "unsloth"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def _load_splits(config: FinetuneConfig):
+    from edgeqa.data.splits import split_by_article
+    from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
+
+    source = str(BUNDLED_SAMPLE) if config.data == "bundled" else config.data
+    examples = load_squad(source, split="train")
+    if config.val_data:
+        train, test = examples, []
+        val = load_squad(config.val_data)
+    else:
+        train, val, test = split_by_article(examples, config.split, config.seed)
+    return source, train, val, test
+
+
+def _plot_losses(run_dir: Path, train: list, val: list) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot([s for s, _ in train], [v for _, v in train], label="train", alpha=0.6)
+    if val:
+        axis.plot([s for s, _ in val], [v for _, v in val], "o-", label="validation")
+    axis.set_xlabel("step")
+    axis.set_ylabel("answer-token loss")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(run_dir / "loss.png", dpi=120)
+    plt.close(figure)
+
+
+def default_run_name(config: FinetuneConfig) -> str:
+    base = Path(config.base).stem if config.base != "embedded" else "smollm2-135m"
+    return f"{base}-{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_progress: bool = True) -> Path:
+    """Train (or resume) and return the run folder."""
+    import torch
+
+    from edgeqa.data.squad import to_official_json
+    from edgeqa.finetune.backends import BUILDERS, choose_backend
+    from edgeqa.finetune.base_model import resolve_base
+    from edgeqa.finetune.examples import encode_examples
+    from edgeqa.finetune.memory import check_fits, estimate_training_memory, gguf_shape
+    from edgeqa.finetune.trainer import Trainer
+
+    run_dir = resume_dir or Path(config.out_dir) / (config.run_name or default_run_name(config))
+    if resume_dir is None and (run_dir / "config.json").exists():
+        raise EdgeQAError(
+            f"{run_dir}: a run with this name exists; use --resume {run_dir} or another --run-name"
+        )
+    base = resolve_base(config.base)
+    choice = choose_backend(config)
+    print(f"edgeqa finetune: backend {choice.name} ({choice.reason}); base {base.ref}")
+
+    if base.is_gguf:
+        import psutil
+
+        estimate = estimate_training_memory(gguf_shape(base.ref), config)
+        check_fits(estimate, psutil.virtual_memory().available / 2**30, "CPU")
+        print(f"edgeqa finetune: estimated memory {estimate.total_gib:.1f} GiB")
+
+    source, train, val, test = _load_splits(config)
+    torch.manual_seed(config.seed)
+    model, tokenizer = BUILDERS[choice.name](config, base)
+    train_encoded, dropped = encode_examples(tokenizer, train, config.max_length)
+    val_subset = val[:: max(1, len(val) // config.val_examples)][: config.val_examples]
+    val_encoded, _ = encode_examples(tokenizer, val_subset, config.max_length)
+    if not train_encoded:
+        raise EdgeQAError(f"{source}: no training example fits --max-length {config.max_length}")
+    if not val_encoded:
+        raise EdgeQAError(f"{source}: no validation example; check --split or --val-data")
+    print(
+        f"edgeqa finetune: {len(train_encoded)} training questions ({dropped} longer than "
+        f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
+        f"{len(test)} held out for testing"
+    )
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume_dir is None:
+        atomic_write_json(run_dir / "config.json", config_to_dict(config))
+        if test:
+            atomic_write_json(run_dir / "heldout.json", to_official_json(test))
+    trainer = Trainer(
+        model,
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        config,
+        run_dir,
+        train_encoded,
+        val_encoded,
+        show_progress,
+    )
+    if resume_dir is not None:
+        trainer.load_checkpoint()
+        print(f"edgeqa finetune: resuming at step {trainer.state.step}")
+    state = trainer.fit()
+    if not trainer.dist.is_main:
+        return run_dir
+
+    summary: dict[str, Any] = {
+        "config": config_to_dict(config),
+        "backend": {"name": choice.name, "reason": choice.reason},
+        "base": base.to_dict(),
+        "data": {
+            "source": source,
+            "train_articles": sorted({e.title for e in train}),
+            "val_articles": sorted({e.title for e in val}),
+            "test_articles": sorted({e.title for e in test}),
+            "train_questions": len(train_encoded),
+            "left_out_for_length": dropped,
+            "heldout": "heldout.json" if test else None,
+        },
+        "metrics": {
+            "steps": state.step,
+            "stopped_early": state.stopped_early,
+            "best_val_loss": state.best_val_loss,
+            "final_train_loss": state.train_history[-1][1] if state.train_history else None,
+            "train_seconds": round(state.elapsed_s, 1),
+            "tokens_per_second": round(state.tokens_seen / state.elapsed_s, 1) if state.elapsed_s else None,
+        },
+        "versions": _library_versions(),
+        "adapter": "adapter",
+    }
+    atomic_write_json(run_dir / "loss_curves.json", {"train": state.train_history, "val": state.val_history})
+    _plot_losses(run_dir, state.train_history, state.val_history)
+    atomic_write_json(run_dir / "run.json", summary)
+    print(json.dumps(summary["metrics"], indent=2))
+    print(f"edgeqa finetune: adapter in {run_dir / 'adapter'}; export with: edgeqa export {run_dir}")
+    return run_dir
+
+
+def resume_config(run_dir: Path) -> FinetuneConfig:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise EdgeQAError(f"{run_dir}: not a finetune run folder (no config.json)")
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return FinetuneConfig(**values)

@@ -1,0 +1,93 @@
+"""Export end to end on a tiny random Llama: finetune -> merge -> convert -> quantize -> verify."""
+
+import json
+
+import pytest
+
+from edgeqa.finetune.config import FinetuneConfig
+from tests.helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_llama_dir, tmp_path_factory):
+    from edgeqa.finetune.run import run_finetune
+
+    out = tmp_path_factory.mktemp("runs")
+    config = FinetuneConfig(
+        base=str(tiny_llama_dir),
+        data="bundled",
+        backend="hf",
+        run_name="tiny",
+        out_dir=str(out),
+        max_steps=2,
+        batch_size=2,
+        grad_accum=1,
+        max_length=384,
+        eval_every=1,
+        save_every=0,
+        val_examples=4,
+        warmup_steps=1,
+        learning_rate=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        split=(0.5, 0.5, 0.0),
+    )
+    return run_finetune(config, show_progress=False)
+
+
+def test_export_run_folder_to_f16_and_q8_0(tiny_run, tmp_path):
+    out = tmp_path / "export"
+    result = run_cli("export", str(tiny_run), "--quant", "q8_0,q4_0", "--out", str(out), "--ollama")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "tiny.manifest.json").read_text())
+    names = {f["file"] for f in manifest["files"]}
+    assert names == {"tiny-F16.gguf", "tiny-Q8_0.gguf", "tiny-Q4_0.gguf"}
+    for entry in manifest["files"]:
+        assert (out / entry["file"]).stat().st_size == entry["size_bytes"]
+        assert len(entry["sha256"]) == 64 and entry["chat_template"]
+        assert entry["perplexity"] > 1
+    check = manifest["verification"]["hf_vs_f16"]
+    assert check["top1_agreement"] >= 0.75 and check["max_logit_diff"] < 0.5
+    assert manifest["source"]["adapter"].endswith("adapter")
+    assert (out / "tiny.Modelfile").read_text().startswith("FROM ./tiny-Q4_0.gguf")
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+    again = run_cli("export", str(tiny_run), "--quant", "q8_0,q4_0", "--out", str(out), "--no-verify")
+    assert again.returncode == 0, again.stderr
+    assert "tiny-F16.gguf is up to date" in again.stdout and "quantizing" not in again.stdout
+
+
+def test_exported_model_runs_in_eval(tiny_run, tmp_path, squad_tiny):
+    out = tmp_path / "export"
+    assert (
+        run_cli("export", str(tiny_run), "--quant", "q8_0", "--out", str(out), "--no-verify").returncode == 0
+    )
+    result = run_cli(
+        "eval",
+        "--model",
+        str(out / "tiny-Q8_0.gguf"),
+        "--data",
+        str(squad_tiny),
+        "--limit",
+        "4",
+        "--max-answer-tokens",
+        "4",
+        "--out",
+        str(tmp_path / "eval"),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["official"]["total"] == 4
+
+
+def test_export_bad_input(tmp_path, tiny_run, tiny_llama_dir):
+    cases = [
+        (["export", str(tmp_path)], "no run.json"),
+        (["export", str(tiny_run), "--quant", "q4_z"], "unknown type 'q4_z'"),
+        (["export", "--base", str(tiny_llama_dir), "--adapter", str(tmp_path)], "not a PEFT adapter folder"),
+        (["export"], "needs a run folder"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args, "--out", str(tmp_path / "o"))
+        assert result.returncode == 1, (args, result.stderr)
+        assert message in result.stderr.strip().splitlines()[-1], result.stderr

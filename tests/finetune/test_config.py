@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.finetune.config import FinetuneConfig, field_docs, load_config
+
+PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_every_preset_loads(preset):
+    assert isinstance(load_config(preset, {}), FinetuneConfig)
+
+
+def test_presets_exist_for_cpu_and_gpu():
+    names = {p.name for p in PRESETS}
+    assert {"smollm2-135m-lora-cpu.yaml", "llama-3.2-1b-qlora.yaml", "llama-3.2-3b-qlora.yaml"} <= names
+
+
+def test_flags_override_the_preset_which_overrides_defaults(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("lora_r: 8\nlearning_rate: 1.0e-3\n")
+    config = load_config(preset, {"lora_r": 32, "learning_rate": None})
+    assert config.lora_r == 32 and config.learning_rate == 1e-3 and config.max_steps == 200
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("lora_rank: 8\n")
+    with pytest.raises(EdgeQAError, match="unknown option 'lora_rank'"):
+        load_config(preset, {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"backend": "tpu"}, "backend must be one of"),
+        ({"split": (0.5, 0.5, 0.5)}, "sum to 1"),
+        ({"lora_dropout": 1.5}, "lora_dropout"),
+        ({"max_steps": 0}, "must be positive"),
+    ],
+)
+def test_invalid_values_are_rejected(overrides, message):
+    with pytest.raises(EdgeQAError, match=message):
+        load_config(None, overrides)
+
+
+def test_every_field_has_help_text():
+    docs = field_docs()
+    assert set(docs) == set(FinetuneConfig.__dataclass_fields__)
+    assert all(docs.values())

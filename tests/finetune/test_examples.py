@@ -1,0 +1,49 @@
+import pytest
+
+from edgeqa.data.squad import load_squad
+from edgeqa.finetune.examples import IGNORE_INDEX, encode_example, encode_examples
+from edgeqa.prompts import ABSTAIN, qa_messages
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(embedded_model.parent), gguf_file=embedded_model.name)
+
+
+def test_loss_only_on_the_answer_and_the_end_of_turn(tokenizer, squad_tiny):
+    example = next(e for e in load_squad(squad_tiny) if e.answers)
+    encoded = encode_example(tokenizer, example)
+    targets = [t for t in encoded.labels if t != IGNORE_INDEX]
+    assert targets[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(targets[:-1]) == example.answers[0]
+    first = encoded.labels.index(targets[0])
+    assert all(label == IGNORE_INDEX for label in encoded.labels[:first])
+    assert encoded.input_ids[first:] == targets
+
+
+def test_unanswerable_questions_train_the_abstention(tokenizer, squad_tiny):
+    example = next(e for e in load_squad(squad_tiny) if not e.answers)
+    encoded = encode_example(tokenizer, example)
+    targets = [t for t in encoded.labels if t != IGNORE_INDEX]
+    assert tokenizer.decode(targets[:-1]) == ABSTAIN
+
+
+def test_training_prompt_equals_the_llama_cpp_prompt(tokenizer, squad_tiny, embedded_model):
+    """No train/eval drift: the tokens trained on are the tokens llama.cpp is given at eval."""
+    from edgeqa.runtime.engine import EngineConfig, QAEngine
+
+    example = load_squad(squad_tiny)[0]
+    encoded = encode_example(tokenizer, example)
+    prompt_length = encoded.labels.index(next(t for t in encoded.labels if t != IGNORE_INDEX))
+    with QAEngine(embedded_model, EngineConfig(n_ctx=1024, parallel=1)) as engine:
+        runtime_prompt = engine.prompt_tokens(qa_messages(example.context, example.question))
+    assert encoded.input_ids[:prompt_length] == runtime_prompt
+
+
+def test_examples_longer_than_max_length_are_left_out_and_counted(tokenizer, squad_tiny):
+    examples = load_squad(squad_tiny)
+    kept, dropped = encode_examples(tokenizer, examples, max_length=200)
+    assert dropped > 0 and len(kept) + dropped == len(examples)
+    assert all(len(e.input_ids) <= 200 for e in kept)

@@ -1,0 +1,145 @@
+"""The trainer on a tiny random Llama: real steps, checkpoints, resume, and the CLI outputs."""
+
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from edgeqa.finetune.config import FinetuneConfig
+from tests.helpers import run_cli
+
+
+def _config(tiny_llama_dir, tmp_path, name, **overrides):
+    values = dict(
+        base=str(tiny_llama_dir),
+        data="bundled",
+        backend="hf",
+        run_name=name,
+        out_dir=str(tmp_path),
+        max_steps=4,
+        batch_size=2,
+        grad_accum=2,
+        max_length=384,
+        eval_every=2,
+        save_every=1,
+        val_examples=4,
+        warmup_steps=1,
+        learning_rate=1e-3,
+        lora_r=4,
+        lora_alpha=8,
+        split=(0.5, 0.5, 0.0),
+    )
+    values.update(overrides)
+    return FinetuneConfig(**values)
+
+
+def test_interrupted_training_resumes_to_the_same_adapter(tiny_llama_dir, tmp_path, monkeypatch):
+    from edgeqa.finetune import trainer as trainer_module
+    from edgeqa.finetune.run import resume_config, run_finetune
+
+    straight = run_finetune(_config(tiny_llama_dir, tmp_path, "straight"), show_progress=False)
+
+    original = trainer_module.Trainer._optimizer_step
+    calls = {"n": 0}
+
+    def interrupt_on_third_step(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_optimizer_step", interrupt_on_third_step)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(_config(tiny_llama_dir, tmp_path, "resumed"), show_progress=False)
+    monkeypatch.setattr(trainer_module.Trainer, "_optimizer_step", original)
+    resumed_dir = tmp_path / "resumed"
+    state = json.loads((resumed_dir / "config.json").read_text())
+    assert state["max_steps"] == 4
+    run_finetune(resume_config(resumed_dir), resume_dir=resumed_dir, show_progress=False)
+
+    a = load_file(straight / "checkpoint" / "adapter_model.safetensors")
+    b = load_file(resumed_dir / "checkpoint" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert (a[key] - b[key]).abs().max() < 1e-6, key
+
+
+def test_finetune_cli_writes_the_run_folder(tiny_llama_dir, tmp_path):
+    result = run_cli(
+        "finetune",
+        "--base",
+        str(tiny_llama_dir),
+        "--data",
+        "bundled",
+        "--backend",
+        "auto",
+        "--out-dir",
+        str(tmp_path),
+        "--run-name",
+        "cli",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--grad-accum",
+        "1",
+        "--max-length",
+        "384",
+        "--eval-every",
+        "1",
+        "--val-examples",
+        "4",
+        "--split",
+        "0.5",
+        "0.5",
+        "0",
+        "--lora-r",
+        "4",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "backend hf (no NVIDIA GPU visible)" in result.stdout
+    run_dir = tmp_path / "cli"
+    for name in (
+        "adapter/adapter_model.safetensors",
+        "adapter/adapter_config.json",
+        "run.json",
+        "loss_curves.json",
+        "loss.png",
+        "config.json",
+        "checkpoint/trainer_state.pt",
+    ):
+        assert (run_dir / name).is_file(), name
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["base"]["kind"] == "hf_dir" and len(run["base"]["sha256"]) == 64
+    assert run["metrics"]["steps"] == 2 and run["metrics"]["tokens_per_second"] > 0
+    assert set(run["data"]["train_articles"]).isdisjoint(run["data"]["val_articles"])
+    curves = json.loads((run_dir / "loss_curves.json").read_text())
+    assert len(curves["train"]) == 2 and len(curves["val"]) == 2
+
+
+def test_finetune_bad_input_gets_one_line_errors(tmp_path, tiny_llama_dir):
+    cases = [
+        (["--base", str(tmp_path / "nothing.gguf")], "base model file not found"),
+        (["--base", str(tmp_path)], "no config.json"),
+        (["--base", str(tiny_llama_dir), "--backend", "unsloth"], "needs an NVIDIA GPU"),
+        (["--base", str(tiny_llama_dir), "--target-modules", "wq"], "no module named 'wq'"),
+        (
+            [
+                "--base",
+                str(tiny_llama_dir),
+                "--batch-size",
+                "512",
+                "--max-length",
+                "8192",
+                "--base",
+                "embedded",
+            ],
+            "needs about",
+        ),
+    ]
+    for args, message in cases:
+        result = run_cli("finetune", "--out-dir", str(tmp_path / "runs"), *args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert message in result.stderr.strip().splitlines()[-1], result.stderr
