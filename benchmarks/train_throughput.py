@@ -2,8 +2,9 @@
 
 Same model (the embedded SmolLM2-135M, dequantized), same questions in the same order, same
 LoRA and optimizer settings, same number of optimizer steps, measured one after the other in
-this process. The plain script computes logits at every position (the Trainer default);
-edgeqa computes them only at answer positions, optionally under bf16 autocast.
+this process. The plain script computes logits at every position (the Trainer default); edgeqa
+computes them only at answer positions. edgeqa is measured on the very same micro-batches (the
+loss curves must match), with length-grouped batches (less padding), and under bf16 autocast.
 
 usage: python benchmarks/train_throughput.py [--steps 12] [--batch-size 4]
 writes: benchmarks/results/train_throughput.json and .md
@@ -88,7 +89,12 @@ def plain_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float, 
             seed=config.seed,
             disable_tqdm=True,
         )
-        trainer = HFTrainer(model=model, args=arguments, train_dataset=Rows(), data_collator=collator)
+
+        class InOrder(HFTrainer):  # the same micro-batches as edgeqa's, not a fresh shuffle
+            def _get_train_sampler(self, *args, **kwargs):
+                return torch.utils.data.SequentialSampler(self.train_dataset)
+
+        trainer = InOrder(model=model, args=arguments, train_dataset=Rows(), data_collator=collator)
         trainer.add_callback(Clock())
         trainer.train()
     elapsed = time.perf_counter() - timings["start"]
@@ -135,6 +141,8 @@ def main() -> None:
 
     plain_tps, plain_losses = plain_trainer(config, examples, args.steps)
     ours_fp32_tps, ours_fp32_losses = edgeqa_trainer(config, examples, args.steps)
+    grouped = FinetuneConfig(**{**config.__dict__, "group_by_length": True})
+    grouped_tps, grouped_losses = edgeqa_trainer(grouped, examples, args.steps)
     bf16 = FinetuneConfig(**{**config.__dict__, "dtype": "bf16"})
     ours_bf16_tps, ours_bf16_losses = edgeqa_trainer(bf16, examples, args.steps)
     result = {
@@ -145,11 +153,17 @@ def main() -> None:
         "plain_trainer_tokens_per_s": round(plain_tps, 1),
         "edgeqa_fp32_tokens_per_s": round(ours_fp32_tps, 1),
         "edgeqa_bf16_tokens_per_s": round(ours_bf16_tps, 1),
+        "edgeqa_fp32_grouped_tokens_per_s": round(grouped_tps, 1),
         "speedup_fp32": round(ours_fp32_tps / plain_tps, 2),
+        "speedup_fp32_grouped": round(grouped_tps / plain_tps, 2),
+        "max_loss_difference_same_batches": round(
+            max(abs(a - b) for a, b in zip(plain_losses, ours_fp32_losses, strict=True)), 4
+        ),
         "speedup_bf16": round(ours_bf16_tps / plain_tps, 2),
         "plain_losses": [round(x, 4) for x in plain_losses],
         "edgeqa_fp32_losses": [round(x, 4) for x in ours_fp32_losses],
         "edgeqa_bf16_losses": [round(x, 4) for x in ours_bf16_losses],
+        "edgeqa_fp32_grouped_losses": [round(x, 4) for x in grouped_losses],
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "train_throughput.json").write_text(json.dumps(result, indent=2) + "\n")

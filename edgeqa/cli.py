@@ -176,6 +176,11 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-verify", action="store_true", help="skip the verification step")
     parser.add_argument("--ollama", action="store_true", help="also write an Ollama Modelfile")
+    parser.add_argument(
+        "--lora-gguf",
+        action="store_true",
+        help="also write the adapter alone as a GGUF LoRA (+ the unmerged base GGUF) for llama.cpp's --lora",
+    )
     parser.set_defaults(handler=export_command)
 
 

@@ -79,14 +79,15 @@ def eval_command(args: argparse.Namespace) -> int:
 
 def models_list_command(args: argparse.Namespace) -> int:
     from edgeqa.models.gguf_info import read_gguf_info
-    from edgeqa.models.registry import discover_models
+    from edgeqa.models.registry import discover_models, exported_sources
 
-    rows = [["name", "size MiB", "quant", "arch", "ctx", "chat template", "path"]]
+    sources = exported_sources(Path(d) for d in args.dir)
+    rows = [["name", "size MiB", "quant", "arch", "ctx", "chat template", "exported from", "path"]]
     for path in discover_models(Path(d) for d in args.dir):
         try:
             info = read_gguf_info(path)
         except EdgeQAError as exc:
-            rows.append([path.stem, "-", "unreadable", "-", "-", "-", f"{path} ({exc})"])
+            rows.append([path.stem, "-", "unreadable", "-", "-", "-", "-", f"{path} ({exc})"])
             continue
         rows.append(
             [
@@ -96,6 +97,7 @@ def models_list_command(args: argparse.Namespace) -> int:
                 info.architecture,
                 str(info.context_length or "-"),
                 "yes" if info.chat_template else "no",
+                sources.get(path.resolve(), "-"),
                 str(path),
             ]
         )
@@ -136,6 +138,7 @@ def export_command(args: argparse.Namespace) -> int:
             threads=args.threads,
             verify=not args.no_verify,
             ollama=args.ollama,
+            lora_gguf=args.lora_gguf,
         )
     )
     print()
@@ -151,6 +154,12 @@ def export_command(args: argparse.Namespace) -> int:
         print(
             f"\nmerged HF model vs {args.outtype} GGUF: top-1 agreement {check['top1_agreement']:.0%} "
             f"on {check['prompts']} prompts, max logit difference {check['max_logit_diff']:.3f}"
+        )
+    lora = manifest["verification"].get("lora_gguf_vs_merged")
+    if lora:
+        print(
+            f"base + LoRA GGUF vs merged GGUF: top-1 agreement {lora['top1_agreement']:.0%}, "
+            f"max logit difference {lora['max_logit_diff']:.3f}"
         )
     print(f"manifest: {Path(args.out) / (manifest['name'] + '.manifest.json')}")
     return 0

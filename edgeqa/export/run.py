@@ -30,6 +30,7 @@ class ExportRequest:
     threads: int = 2
     verify: bool = True
     ollama: bool = False
+    lora_gguf: bool = False
 
 
 def gguf_name(name: str, kind: str) -> str:
@@ -144,7 +145,21 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
             "chat_template": info.chat_template is not None,
         }
 
+    lora_files: dict[str, Any] = {}
+    if request.lora_gguf:
+        lora_files = _export_lora(request, model.config, tokenizer)
+
     verification: dict[str, Any] = {}
+    if request.verify and lora_files:
+        from edgeqa.export.verify import lora_vs_merged
+
+        verification["lora_gguf_vs_merged"] = lora_vs_merged(
+            out_dir / lora_files["base"]["file"],
+            out_dir / lora_files["adapter"]["file"],
+            reference,
+            _verification_prompts(tokenizer, _heldout_examples(request.source), count=4),
+            request.threads,
+        )
     if request.verify:
         examples = _heldout_examples(request.source)
         print("edgeqa export: verifying against the merged model")
@@ -173,6 +188,7 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
             "run": str(request.source.run_dir) if request.source.run_dir else None,
         },
         "files": list(files.values()),
+        "lora_gguf": lora_files or None,
         "verification": verification,
         "versions": _versions(),
         "export_seconds": round(time.perf_counter() - started, 1),
@@ -181,6 +197,30 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
     if request.ollama:
         atomic_write_text(out_dir / f"{name}.Modelfile", _ollama_modelfile(files[request.quants[-1]]["file"]))
     return manifest
+
+
+def _export_lora(request: ExportRequest, model_config, tokenizer) -> dict[str, Any]:
+    """The adapter as a GGUF LoRA, plus the unmerged base it applies to, both beside the merge."""
+    from edgeqa.export.convert import convert_to_gguf
+    from edgeqa.export.lora_gguf import write_lora_gguf
+    from edgeqa.export.merge import save_hf_folder
+    from edgeqa.finetune.base_model import load_causal_lm
+
+    if request.source.adapter is None:
+        raise EdgeQAError("--lora-gguf needs an adapter (a run folder or --adapter)")
+    import torch
+
+    out_dir, name = request.out_dir, request.source.name
+    adapter_path = write_lora_gguf(request.source.adapter, model_config, out_dir / f"{name}-LoRA-F32.gguf")
+    base_path = out_dir / f"{name}-base-{request.out_type.upper()}.gguf"
+    if not base_path.is_file():
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".base-") as staging:
+            save_hf_folder(load_causal_lm(request.source.base, torch.float32), tokenizer, Path(staging))
+            convert_to_gguf(Path(staging), base_path, request.out_type)
+    return {
+        kind: {"file": path.name, "size_bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        for kind, path in (("adapter", adapter_path), ("base", base_path))
+    }
 
 
 def _versions() -> dict[str, str]:

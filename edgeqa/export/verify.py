@@ -40,6 +40,39 @@ def hf_vs_gguf(hf_model, gguf_path: Path, prompts: Sequence[list[int]], threads:
     return {"prompts": len(prompts), "top1_agreement": agree / len(prompts), "max_logit_diff": max_diff}
 
 
+def lora_vs_merged(
+    base_gguf: Path, lora_gguf: Path, merged_gguf: Path, prompts: Sequence[list[int]], threads: int
+) -> dict[str, Any]:
+    """The base GGUF with the LoRA GGUF applied at load time, vs the merged GGUF (last logits)."""
+    from llama_cpp import Llama
+
+    def last_logits(model: Path, lora: Path | None) -> list[np.ndarray]:
+        llm = Llama(
+            model_path=str(model),
+            lora_path=str(lora) if lora else None,
+            n_ctx=2048,
+            n_threads=threads,
+            verbose=False,
+        )
+        try:
+            rows = []
+            for prompt in prompts:
+                llm.reset()
+                llm.eval(prompt)
+                rows.append(np.array(llm.scores[llm.n_tokens - 1]))
+            return rows
+        finally:
+            llm.close()
+
+    with_lora, merged = last_logits(base_gguf, lora_gguf), last_logits(merged_gguf, None)
+    agree = sum(int(np.argmax(a) == np.argmax(b)) for a, b in zip(with_lora, merged, strict=True))
+    return {
+        "prompts": len(prompts),
+        "top1_agreement": agree / len(prompts),
+        "max_logit_diff": float(max(np.abs(a - b).max() for a, b in zip(with_lora, merged, strict=True))),
+    }
+
+
 def perplexity(gguf_path: Path, tokens: Sequence[int], window: int, threads: int) -> float:
     """exp(mean NLL) over the second half of consecutive windows, as llama.cpp's perplexity tool."""
     nll, count = 0.0, 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,9 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, gguf_shape
     from edgeqa.finetune.trainer import Trainer
 
+    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes files
     run_dir = resume_dir or Path(config.out_dir) / (config.run_name or default_run_name(config))
-    if resume_dir is None and (run_dir / "config.json").exists():
+    if is_main and resume_dir is None and (run_dir / "config.json").exists():
         raise EdgeQAError(
             f"{run_dir}: a run with this name exists; use --resume {run_dir} or another --run-name"
         )
@@ -105,7 +107,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     )
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume_dir is None:
+    if is_main and resume_dir is None:
         atomic_write_json(run_dir / "config.json", config_to_dict(config))
         if test:
             atomic_write_json(run_dir / "heldout.json", to_official_json(test))

@@ -86,8 +86,22 @@ def test_export_bad_input(tmp_path, tiny_run, tiny_llama_dir):
         (["export", str(tiny_run), "--quant", "q4_z"], "unknown type 'q4_z'"),
         (["export", "--base", str(tiny_llama_dir), "--adapter", str(tmp_path)], "not a PEFT adapter folder"),
         (["export"], "needs a run folder"),
+        (
+            ["export", "--base", "embedded", "--adapter", str(tiny_run / "adapter")],
+            "adapter does not fit base",
+        ),
     ]
     for args, message in cases:
         result = run_cli(*args, "--out", str(tmp_path / "o"))
         assert result.returncode == 1, (args, result.stderr)
         assert message in result.stderr.strip().splitlines()[-1], result.stderr
+
+
+def test_lora_gguf_applied_at_load_time_matches_the_merge(tiny_run, tmp_path):
+    out = tmp_path / "export"
+    result = run_cli("export", str(tiny_run), "--quant", "q8_0", "--out", str(out), "--lora-gguf")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "tiny.manifest.json").read_text())
+    assert (out / manifest["lora_gguf"]["adapter"]["file"]).is_file()
+    check = manifest["verification"]["lora_gguf_vs_merged"]
+    assert check["top1_agreement"] == 1.0 and check["max_logit_diff"] < 0.05

@@ -1,6 +1,9 @@
 """The trainer on a tiny random Llama: real steps, checkpoints, resume, and the CLI outputs."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from safetensors.torch import load_file
@@ -143,3 +146,56 @@ def test_finetune_bad_input_gets_one_line_errors(tmp_path, tiny_llama_dir):
         assert result.returncode == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr
         assert message in result.stderr.strip().splitlines()[-1], result.stderr
+
+
+def test_data_parallel_with_two_cpu_processes(tiny_llama_dir, tmp_path):
+    """The hf backend unchanged under torchrun: 2 processes, gloo, gradients summed."""
+    from tests.helpers import REPO
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29533",
+            "-m",
+            "edgeqa",
+            "finetune",
+            "--base",
+            str(tiny_llama_dir),
+            "--data",
+            "bundled",
+            "--out-dir",
+            str(tmp_path),
+            "--run-name",
+            "ddp",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--grad-accum",
+            "1",
+            "--max-length",
+            "384",
+            "--eval-every",
+            "2",
+            "--val-examples",
+            "4",
+            "--lora-r",
+            "4",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert run["metrics"]["steps"] == 2
+    # Each step saw both processes' micro-batches: twice the tokens of one process.
+    assert run["metrics"]["tokens_per_second"] > 0
