@@ -15,3 +15,39 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
         timeout=timeout,
         cwd=cwd or REPO,
     )
+
+
+# A fine-tuning run small enough for tests: the tiny Llama, the bundled sample, a few steps.
+TINY_RUN = {
+    "data": "bundled",
+    "backend": "hf",
+    "max_steps": 2,
+    "batch_size": 2,
+    "grad_accum": 1,
+    "max_length": 384,
+    "eval_every": 1,
+    "save_every": 0,
+    "val_examples": 4,
+    "warmup_steps": 1,
+    "learning_rate": 1e-2,
+    "lora_r": 4,
+    "lora_alpha": 8,
+    "split": (0.5, 0.5, 0.0),
+}
+
+
+def tiny_config(base_dir: Path, out_dir: Path, name: str, **overrides):
+    from edgeqa.finetune.config import FinetuneConfig
+
+    return FinetuneConfig(
+        **{**TINY_RUN, "base": str(base_dir), "out_dir": str(out_dir), "run_name": name, **overrides}
+    )
+
+
+def tiny_cli_args(base_dir: Path, out_dir: Path, name: str, **overrides) -> list[str]:
+    """The same run as `edgeqa finetune` flags."""
+    args = ["--base", str(base_dir), "--out-dir", str(out_dir), "--run-name", name, "--quiet"]
+    for key, value in {**TINY_RUN, **overrides}.items():
+        flag = "--" + key.replace("_", "-")
+        args += [flag, *map(str, value)] if isinstance(value, tuple) else [flag, str(value)]
+    return args

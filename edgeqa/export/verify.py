@@ -43,7 +43,9 @@ def hf_vs_gguf(hf_model, gguf_path: Path, prompts: Sequence[list[int]], threads:
 def lora_vs_merged(
     base_gguf: Path, lora_gguf: Path, merged_gguf: Path, prompts: Sequence[list[int]], threads: int
 ) -> dict[str, Any]:
-    """The base GGUF with the LoRA GGUF applied at load time, vs the merged GGUF (last logits)."""
+    """The base GGUF with the LoRA GGUF applied at load time, vs the merged GGUF (last logits).
+
+    The base alone is measured too, as a control: the LoRA must close most of that gap."""
     from llama_cpp import Llama
 
     def last_logits(model: Path, lora: Path | None) -> list[np.ndarray]:
@@ -52,6 +54,7 @@ def lora_vs_merged(
             lora_path=str(lora) if lora else None,
             n_ctx=2048,
             n_threads=threads,
+            logits_all=True,  # without it, eval() keeps no logits in this llama-cpp-python
             verbose=False,
         )
         try:
@@ -64,12 +67,18 @@ def lora_vs_merged(
         finally:
             llm.close()
 
-    with_lora, merged = last_logits(base_gguf, lora_gguf), last_logits(merged_gguf, None)
+    merged = last_logits(merged_gguf, None)
+
+    def max_diff(rows: list[np.ndarray]) -> float:
+        return float(max(np.abs(a - b).max() for a, b in zip(rows, merged, strict=True)))
+
+    with_lora = last_logits(base_gguf, lora_gguf)
     agree = sum(int(np.argmax(a) == np.argmax(b)) for a, b in zip(with_lora, merged, strict=True))
     return {
         "prompts": len(prompts),
         "top1_agreement": agree / len(prompts),
-        "max_logit_diff": float(max(np.abs(a - b).max() for a, b in zip(with_lora, merged, strict=True))),
+        "max_logit_diff": max_diff(with_lora),
+        "base_without_lora_max_logit_diff": max_diff(last_logits(base_gguf, None)),
     }
 
 

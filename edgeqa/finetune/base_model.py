@@ -99,9 +99,14 @@ def rebuild_plain(model):
     A model dequantized from GGUF keeps a GGUF quantizer attached: it refuses save_pretrained
     and transformers' Trainer. A fresh model from its config, given its state dict, has neither.
     """
+    import copy
+
     from transformers import AutoModelForCausalLM
 
-    fresh = AutoModelForCausalLM.from_config(model.config)
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):  # the GGUF loader's marker, not a real quantization
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config)
     missing, unexpected = fresh.load_state_dict(model.state_dict(), strict=False)
     real_missing = [k for k in missing if not k.endswith("lm_head.weight")]
     if real_missing or unexpected:

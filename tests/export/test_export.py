@@ -4,34 +4,14 @@ import json
 
 import pytest
 
-from edgeqa.finetune.config import FinetuneConfig
-from tests.helpers import run_cli
+from tests.helpers import run_cli, tiny_config
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_llama_dir, tmp_path_factory):
     from edgeqa.finetune.run import run_finetune
 
-    out = tmp_path_factory.mktemp("runs")
-    config = FinetuneConfig(
-        base=str(tiny_llama_dir),
-        data="bundled",
-        backend="hf",
-        run_name="tiny",
-        out_dir=str(out),
-        max_steps=2,
-        batch_size=2,
-        grad_accum=1,
-        max_length=384,
-        eval_every=1,
-        save_every=0,
-        val_examples=4,
-        warmup_steps=1,
-        learning_rate=1e-2,
-        lora_r=4,
-        lora_alpha=8,
-        split=(0.5, 0.5, 0.0),
-    )
+    config = tiny_config(tiny_llama_dir, tmp_path_factory.mktemp("runs"), "tiny")
     return run_finetune(config, show_progress=False)
 
 
@@ -104,4 +84,5 @@ def test_lora_gguf_applied_at_load_time_matches_the_merge(tiny_run, tmp_path):
     manifest = json.loads((out / "tiny.manifest.json").read_text())
     assert (out / manifest["lora_gguf"]["adapter"]["file"]).is_file()
     check = manifest["verification"]["lora_gguf_vs_merged"]
-    assert check["top1_agreement"] == 1.0 and check["max_logit_diff"] < 0.05
+    assert check["top1_agreement"] == 1.0
+    assert check["max_logit_diff"] < 0.1 * check["base_without_lora_max_logit_diff"]
