@@ -9,6 +9,8 @@ from edgeqa.data.squad import load_squad
 from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate
 from tests.helpers import run_cli
 
+FAST = ("--max-answer-tokens", "12")  # short answers keep these end-to-end runs quick
+
 
 def _one_line_error(result, *fragments):
     assert result.returncode != 0
@@ -24,7 +26,9 @@ def finished_run(tmp_path_factory):
     from tests.conftest import ASSETS
 
     out = tmp_path_factory.mktemp("eval") / "run"
-    result = run_cli("eval", "--data", str(ASSETS / "squad_v2_tiny.json"), "--out", str(out), "--quiet")
+    result = run_cli(
+        "eval", *FAST, "--data", str(ASSETS / "squad_v2_tiny.json"), "--out", str(out), "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -55,7 +59,7 @@ def test_interrupted_run_resumes_without_redoing_and_ends_equal(finished_run, sq
         (resumed / name).unlink()
     lines = (resumed / "log.jsonl").read_text().splitlines(keepends=True)
     (resumed / "log.jsonl").write_text("".join(lines[:10]) + lines[10][:25])  # killed mid-line
-    result = run_cli("eval", "--data", str(squad_tiny), "--out", str(resumed), "--quiet")
+    result = run_cli("eval", *FAST, "--data", str(squad_tiny), "--out", str(resumed), "--quiet")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((resumed / "metrics.json").read_text())
     assert metrics["this_session"]["questions"] == len(lines) - 10
@@ -65,7 +69,7 @@ def test_interrupted_run_resumes_without_redoing_and_ends_equal(finished_run, sq
 
 def test_different_arguments_into_the_same_folder_are_refused(finished_run, squad_tiny):
     out, _ = finished_run
-    result = run_cli("eval", "--data", str(squad_tiny), "--limit", "5", "--out", str(out))
+    result = run_cli("eval", *FAST, "--data", str(squad_tiny), "--limit", "5", "--out", str(out))
     _one_line_error(result, str(out), "different evaluation", "questions")
 
 
@@ -75,6 +79,7 @@ def test_two_models_give_one_comparison_table(tmp_path, squad_tiny, embedded_mod
     out = tmp_path / "compare"
     result = run_cli(
         "eval",
+        *FAST,
         "--model",
         str(embedded_model),
         "--model",
@@ -97,12 +102,22 @@ def test_two_models_give_one_comparison_table(tmp_path, squad_tiny, embedded_mod
 
 def test_too_long_context_is_an_error_or_skipped(tmp_path, squad_tiny):
     result = run_cli(
-        "eval", "--data", str(squad_tiny), "--limit", "3", "--n-ctx", "128", "--out", str(tmp_path / "a")
+        "eval",
+        *FAST,
+        "--data",
+        str(squad_tiny),
+        "--limit",
+        "3",
+        "--n-ctx",
+        "128",
+        "--out",
+        str(tmp_path / "a"),
     )
     _one_line_error(result, "exceeds --n-ctx 128", "--too-long skip")
     assert not (tmp_path / "a" / "metrics.json").exists()
     result = run_cli(
         "eval",
+        *FAST,
         "--data",
         str(squad_tiny),
         "--limit",
@@ -141,10 +156,10 @@ def test_bad_models_get_one_line_errors(tmp_path, squad_tiny, embedded_model):
 def test_bad_data_and_options(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"data": 3}')
-    _one_line_error(run_cli("eval", "--data", str(bad), "--out", str(tmp_path / "o")), str(bad))
-    result = run_cli("eval", "--frobnicate")
+    _one_line_error(run_cli("eval", *FAST, "--data", str(bad), "--out", str(tmp_path / "o")), str(bad))
+    result = run_cli("eval", *FAST, "--frobnicate")
     assert result.returncode == 2 and "unrecognized arguments: --frobnicate" in result.stderr
-    _one_line_error(run_cli("eval", "--limit", "0"), "--limit")
+    _one_line_error(run_cli("eval", *FAST, "--limit", "0"), "--limit")
 
 
 def test_models_list_shows_the_embedded_model(tmp_path, embedded_model):
@@ -156,6 +171,6 @@ def test_models_list_shows_the_embedded_model(tmp_path, embedded_model):
 
 def test_help_explains_each_command():
     assert "eval" in run_cli("--help").stdout
-    help_text = run_cli("eval", "--help").stdout
+    help_text = run_cli("eval", *FAST, "--help").stdout
     for option in ("--model", "--data", "--limit", "--seed", "--threads", "--n-ctx", "--batch"):
         assert option in help_text
