@@ -150,18 +150,18 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
         lora_files = _export_lora(request, model.config, tokenizer)
 
     verification: dict[str, Any] = {}
-    if request.verify and lora_files:
-        from edgeqa.export.verify import lora_vs_merged
-
-        verification["lora_gguf_vs_merged"] = lora_vs_merged(
-            out_dir / lora_files["base"]["file"],
-            out_dir / lora_files["adapter"]["file"],
-            reference,
-            _verification_prompts(tokenizer, _heldout_examples(request.source), count=4),
-            request.threads,
-        )
     if request.verify:
         examples = _heldout_examples(request.source)
+        if lora_files:
+            from edgeqa.export.verify import lora_vs_merged
+
+            verification["lora_gguf_vs_merged"] = lora_vs_merged(
+                out_dir / lora_files["base"]["file"],
+                out_dir / lora_files["adapter"]["file"],
+                reference,
+                _verification_prompts(tokenizer, examples, count=4),
+                request.threads,
+            )
         print("edgeqa export: verifying against the merged model")
         verification["hf_vs_f16"] = hf_vs_gguf(
             model, reference, _verification_prompts(tokenizer, examples), request.threads
