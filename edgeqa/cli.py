@@ -198,7 +198,89 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(subparsers)
     _add_eval(subparsers)
     _add_models(subparsers)
+    _add_profile(subparsers)
+    _add_doctor(subparsers)
     return parser
+
+
+def _add_profile(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import profile_command
+
+    parser = subparsers.add_parser(
+        "profile",
+        help="latency (TTFT, p50/p95/p99), tokens/s and RSS of GGUF models on this CPU",
+        description=(
+            "Answer real SQuAD questions one at a time, each as a cold request, and measure what "
+            "a user waits for and pays: load time, time to first token, prompt and generation "
+            "tokens/s, end-to-end latency percentiles, peak and steady RSS. Each configuration "
+            "runs in its own process; finished configurations are kept, so a re-run resumes."
+        ),
+        epilog="example: edgeqa profile --model export/smollm2-squad-Q4_K_M.gguf --threads 1,2 "
+        "--transformers embedded --out runs/profile",
+    )
+    parser.add_argument(
+        "--model", action="append", metavar="GGUF", help="GGUF file (repeatable; default: the embedded model)"
+    )
+    parser.add_argument(
+        "--threads",
+        default=str(_default_threads()),
+        metavar="N[,N...]",
+        help="thread counts to measure, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument("--n-ctx", type=int, default=4096, help="context size (default: %(default)s)")
+    parser.add_argument(
+        "--mmap",
+        choices=("on", "off", "both"),
+        default="on",
+        help="memory-map the model file, read it into RAM, or measure both (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data", metavar="PATH", help="SQuAD file for the questions (default: the bundled sample)"
+    )
+    parser.add_argument(
+        "--questions", type=int, default=20, help="questions per repeat (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="which questions (default: %(default)s)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="answers discarded before measuring (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="passes over the questions (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-answer-tokens", type=int, default=32, help="answer length cap (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--transformers",
+        metavar="BASE",
+        help="also profile this model through transformers on the CPU, the baseline "
+        "(hub id, HF folder, GGUF or 'embedded')",
+    )
+    parser.add_argument(
+        "--transformers-dtype",
+        default="fp32,bf16",
+        metavar="DTYPES",
+        help="torch dtypes for --transformers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out", default="runs/profile", metavar="DIR", help="output folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800, help="seconds per configuration (default: %(default)s)"
+    )
+    parser.set_defaults(handler=profile_command)
+
+
+def _add_doctor(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import doctor_command
+
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check this machine: hardware, llama.cpp build, a real quantized inference",
+        description="Print the hardware and llama.cpp build, run a quantized inference in a child "
+        "process, and say plainly what is broken and how to fix it. Exit status 1 if edgeqa cannot run.",
+    )
+    parser.set_defaults(handler=doctor_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -163,3 +163,114 @@ def export_command(args: argparse.Namespace) -> int:
         )
     print(f"manifest: {Path(args.out) / (manifest['name'] + '.manifest.json')}")
     return 0
+
+
+def _int_list(option: str, text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise EdgeQAError(f"{option}: expected comma-separated positive integers such as 1,2, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def profile_specs(args: argparse.Namespace) -> list:
+    """Every configuration the arguments ask for, checked before anything runs."""
+    from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
+    from edgeqa.finetune.base_model import resolve_base
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import resolve_model
+    from edgeqa.profiling.spec import TORCH_DTYPES, ProfileSpec
+
+    for option in ("questions", "repeats", "max_answer_tokens", "n_ctx"):
+        if getattr(args, option) < 1:
+            raise EdgeQAError(f"--{option.replace('_', '-')} must be at least 1")
+    if args.warmup < 0:
+        raise EdgeQAError("--warmup must be 0 or more")
+    threads = _int_list("--threads", args.threads)
+    models = [resolve_model(m) for m in (args.model or [None])]
+    for model in models:
+        read_gguf_info(model)
+    data = args.data or str(BUNDLED_SAMPLE)
+    load_squad(data)  # a bad file fails here, not in every worker
+    mmaps = {"on": [True], "off": [False], "both": [True, False]}[args.mmap]
+    common = {
+        "data": data,
+        "questions": args.questions,
+        "seed": args.seed,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+        "max_answer_tokens": args.max_answer_tokens,
+        "n_ctx": args.n_ctx,
+    }
+    specs = [
+        ProfileSpec("llama.cpp", str(model), t, mmap=m, **common)
+        for model in models
+        for m in mmaps
+        for t in threads
+    ]
+    if args.transformers:
+        base = resolve_base(args.transformers)
+        dtypes = [d.strip() for d in args.transformers_dtype.split(",") if d.strip()]
+        bad = [d for d in dtypes if d not in TORCH_DTYPES]
+        if bad or not dtypes:
+            raise EdgeQAError(
+                f"--transformers-dtype: expected {' or '.join(TORCH_DTYPES)}, got {args.transformers_dtype!r}"
+            )
+        specs += [
+            ProfileSpec("transformers", base.ref, t, dtype=d, **common) for d in dtypes for t in threads
+        ]
+    return specs
+
+
+def profile_command(args: argparse.Namespace) -> int:
+    from edgeqa.profiling.report import markdown, write_report
+    from edgeqa.profiling.runner import run_profile
+    from edgeqa.profiling.system import report_lines, system_report
+
+    specs = profile_specs(args)
+    out = Path(args.out)
+    system = system_report()
+    print("\n".join(report_lines(system)))
+    print(
+        f"edgeqa profile: {len(specs)} configuration(s), {args.questions} questions x "
+        f"{args.repeats} repeats each -> {out}"
+    )
+
+    def progress(record: dict, cached: bool) -> None:
+        if record["status"] != "ok":
+            print(f"  {record['label']}: {record['status'].upper()} - {record['error']}")
+            return
+        note = " (kept from an earlier run)" if cached else ""
+        print(
+            f"  {record['label']}: p50 {record['latency_p50_s']:.2f} s, p95 {record['latency_p95_s']:.2f} s, "
+            f"TTFT p50 {record['ttft_p50_s']:.2f} s, gen {record['generation_tokens_per_s']} tok/s, "
+            f"peak RSS {record['peak_rss_mib']:.0f} MiB{note}"
+        )
+
+    records = run_profile(specs, out, args.timeout, on_done=progress)
+    written = write_report(records, system, out)
+    print()
+    print(markdown(records))
+    print("written: " + ", ".join(str(p) for p in written))
+    return 0 if all(r["status"] == "ok" for r in records) else 1
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    from edgeqa.profiling.doctor import run_checks
+    from edgeqa.profiling.system import report_lines, system_report
+
+    system = system_report()
+    print("\n".join(report_lines(system)))
+    print(f"llama.cpp system info: {system['llama_cpp_system_info']}")
+    checks = run_checks(system["llama_cpp_features"])
+    for check in checks:
+        mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
+        print(f"[{mark}] {check.name}: {check.message}")
+    broken = [c.name for c in checks if c.required and not c.ok]
+    print(
+        "edgeqa doctor: "
+        + (f"problems found: {', '.join(broken)}" if broken else "this machine can run edgeqa")
+    )
+    return 1 if broken else 0

@@ -10,9 +10,10 @@ of the previous group stays cached, so the system prompt is never decoded twice.
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,20 @@ class Generation:
     generated_tokens: int
     na_prob: float
     latency_s: float
+
+
+@dataclass
+class StreamTimings:
+    """What one streamed answer cost; filled in while it streams, complete once it ends."""
+
+    prompt_tokens: int = 0
+    prefill_tokens: int = 0  # prompt tokens decoded for this answer (the rest were cached)
+    prefill_s: float = 0.0
+    first_token_s: float = 0.0  # from the call to stream() until the first answer token
+    generated_tokens: int = 0
+    decoded_tokens: int = 0  # answer tokens fed back through the model (the generation rate's count)
+    total_s: float = 0.0
+    na_prob: float = 0.0
 
 
 class QAEngine:
@@ -152,13 +167,14 @@ class QAEngine:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         return self.tokenize(self.render(messages))
 
-    def detokenize(self, tokens: Sequence[int]) -> str:
+    def detokenize_bytes(self, token: int) -> bytes:
+        """One token's bytes; a multi-byte character may be split across tokens."""
         buffer = ctypes.create_string_buffer(256)
-        pieces = []
-        for token in tokens:
-            n = self._llama_cpp.llama_token_to_piece(self._model.vocab, token, buffer, 256, 0, False)
-            pieces.append(buffer.raw[: max(n, 0)])
-        return b"".join(pieces).decode("utf-8", errors="ignore")
+        n = self._llama_cpp.llama_token_to_piece(self._model.vocab, token, buffer, 256, 0, False)
+        return buffer.raw[: max(n, 0)]
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.detokenize_bytes(t) for t in tokens).decode("utf-8", errors="ignore")
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._llama_cpp.llama_vocab_is_eog(self._model.vocab, token))
@@ -217,6 +233,52 @@ class QAEngine:
         rows = self._decode_chunked([(t, i, PREFIX_SEQ, True) for i, t in enumerate(tokens)])
         self._llama_cpp.llama_memory_clear(self._memory, True)
         return np.stack(rows)
+
+    def stream(
+        self, prompt: Sequence[int], timings: StreamTimings | None = None, reuse_prefix: bool = True
+    ) -> Iterator[str]:
+        """Greedy answer to one prompt, yielded piece by piece as it is generated (for a chat UI
+        and for latency profiling). With reuse_prefix, the tokens it shares with the previous
+        prompt (the system prompt, a repeated context) stay cached and are not decoded again."""
+        timings = timings if timings is not None else StreamTimings()
+        started = time.perf_counter()
+        if len(prompt) + self.config.max_answer_tokens > self.config.n_ctx:
+            raise EdgeQAError(
+                f"the prompt has {len(prompt)} tokens; with --max-answer-tokens "
+                f"{self.config.max_answer_tokens} it needs --n-ctx of at least "
+                f"{len(prompt) + self.config.max_answer_tokens}"
+            )
+        if not reuse_prefix:
+            self._llama_cpp.llama_memory_clear(self._memory, True)
+            self._cached_prefix = []
+        before = self.stats.prompt_tokens_decoded
+        self._prepare_prefix(list(prompt[:-1]))
+        (logits,) = self._decode([(prompt[-1], len(prompt) - 1, PREFIX_SEQ, True)])
+        timings.prompt_tokens = len(prompt)
+        timings.prefill_tokens = self.stats.prompt_tokens_decoded - before + 1
+        timings.prefill_s = time.perf_counter() - started
+        timings.na_prob = abstention_probability(logits, self.abstain_token)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        try:
+            for step in range(self.config.max_answer_tokens):
+                token = int(np.argmax(logits))
+                if self.is_end_of_generation(token):
+                    break
+                if step == 0:
+                    timings.first_token_s = time.perf_counter() - started
+                timings.generated_tokens += 1
+                yield decoder.decode(self.detokenize_bytes(token))
+                if step + 1 < self.config.max_answer_tokens:
+                    (logits,) = self._decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
+                    timings.decoded_tokens += 1
+                    self.stats.decode_steps += 1
+                    self.stats.step_sequences += 1
+        finally:
+            # keep only the prompt's prefix cached, as generate_group expects
+            self._llama_cpp.llama_memory_seq_rm(self._memory, PREFIX_SEQ, len(prompt) - 1, -1)
+            timings.total_s = time.perf_counter() - started
+            if timings.generated_tokens == 0:
+                timings.first_token_s = timings.total_s
 
     def kv_cells_needed(self, prompts: Sequence[Sequence[int]]) -> int:
         shared = common_prefix_length(prompts, keep_one=True)

@@ -12,6 +12,7 @@ from edgeqa.prompts import qa_messages
 from edgeqa.runtime.engine import (
     EngineConfig,
     QAEngine,
+    StreamTimings,
     abstention_probability,
     common_prefix_length,
 )
@@ -117,3 +118,39 @@ def test_answer_length_is_capped(embedded_model, paragraph_prompts):
 def test_group_larger_than_parallel_is_refused(engine, paragraph_prompts):
     with pytest.raises(ValueError):
         engine.generate_group(paragraph_prompts * 2)
+
+
+def test_streamed_answers_equal_group_answers(f16_engine, paragraph_prompts):
+    """Streaming (the demo, the profiler) decodes the same greedy answer as evaluation does,
+    whether the shared prefix is reused from the previous prompt or decoded from scratch."""
+    for reuse in (True, False):
+        for prompt in paragraph_prompts[:3]:
+            timings = StreamTimings()
+            text = "".join(f16_engine.stream(prompt, timings, reuse_prefix=reuse))
+            expected = f16_engine.generate_group([prompt])[0]
+            assert text == expected.text
+            assert timings.generated_tokens == expected.generated_tokens
+            assert timings.na_prob == pytest.approx(expected.na_prob, abs=1e-3)
+            assert 0 < timings.first_token_s <= timings.total_s
+            assert timings.prompt_tokens == len(prompt)
+    timings = StreamTimings()
+    "".join(f16_engine.stream(paragraph_prompts[0], timings, reuse_prefix=True))
+    assert timings.prefill_tokens < len(paragraph_prompts[0])  # the cached prefix was reused
+
+
+def test_abandoned_stream_leaves_the_engine_usable(f16_engine, paragraph_prompts):
+    pieces = f16_engine.stream(paragraph_prompts[1])
+    next(pieces)
+    pieces.close()
+    again = "".join(f16_engine.stream(paragraph_prompts[1]))
+    assert again == f16_engine.generate_group([paragraph_prompts[1]])[0].text
+
+
+def test_stream_refuses_a_prompt_that_does_not_fit(embedded_model, paragraph_prompts):
+    from edgeqa.errors import EdgeQAError
+
+    with (
+        QAEngine(embedded_model, EngineConfig(n_ctx=256, parallel=1)) as small,
+        pytest.raises(EdgeQAError, match="--n-ctx"),
+    ):
+        next(small.stream(list(paragraph_prompts[0]) * 2))

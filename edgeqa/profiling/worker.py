@@ -1,0 +1,66 @@
+"""One profiling configuration, run in its own process: `python -m edgeqa.profiling.worker SPEC OUT`.
+
+A process per configuration keeps memory readings clean (nothing left from the previous
+model) and turns a native crash into a failed configuration instead of a failed sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeqa.profiling.measure import Answerer, llama_cpp_answerer, measure, transformers_answerer
+from edgeqa.profiling.spec import ProfileSpec
+
+
+def _load_llama_cpp(spec: ProfileSpec) -> tuple[Answerer, Any]:
+    from edgeqa.runtime.engine import EngineConfig, QAEngine
+
+    config = EngineConfig(
+        n_ctx=spec.n_ctx,
+        n_threads=spec.threads,
+        parallel=1,
+        max_answer_tokens=spec.max_answer_tokens,
+        use_mmap=spec.mmap,
+    )
+    engine = QAEngine(spec.model, config)
+    return llama_cpp_answerer(engine), engine
+
+
+def _load_transformers(spec: ProfileSpec) -> tuple[Answerer, Any]:
+    import torch
+
+    from edgeqa.finetune.base_model import load_causal_lm, load_tokenizer, resolve_base
+
+    torch.set_num_threads(spec.threads)
+    base = resolve_base(spec.model)
+    model = load_causal_lm(base, torch.float32 if spec.dtype == "fp32" else torch.bfloat16)
+    model.eval()
+    return transformers_answerer(model, load_tokenizer(base), spec.max_answer_tokens), model
+
+
+def run(spec: ProfileSpec) -> dict[str, Any]:
+    from edgeqa.data.squad import load_squad, select_examples
+
+    examples = select_examples(load_squad(spec.data), limit=spec.questions, seed=spec.seed)
+    started = time.perf_counter()
+    answerer, handle = (_load_llama_cpp if spec.backend == "llama.cpp" else _load_transformers)(spec)
+    load_s = time.perf_counter() - started
+    result = measure(answerer, examples, spec.warmup, spec.repeats)
+    if hasattr(handle, "close"):
+        handle.close()
+    return {"load_s": load_s, **result}
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = Path(argv[0]), Path(argv[1])
+    spec = ProfileSpec(**json.loads(spec_path.read_text(encoding="utf-8")))
+    out_path.write_text(json.dumps(run(spec)), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
