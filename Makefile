@@ -8,7 +8,7 @@ install:
 	bash scripts/install.sh
 
 install-dev:
-	bash scripts/install.sh dev
+	bash scripts/install.sh dev,demo
 
 quickstart: install
 	$(PYTHON) -m edgeqa eval

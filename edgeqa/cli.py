@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(subparsers)
     _add_profile(subparsers)
     _add_doctor(subparsers)
+    _add_demo(subparsers)
     return parser
 
 
@@ -281,6 +282,34 @@ def _add_doctor(subparsers: argparse._SubParsersAction) -> None:
         "process, and say plainly what is broken and how to fix it. Exit status 1 if edgeqa cannot run.",
     )
     parser.set_defaults(handler=doctor_command)
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import demo_command
+
+    parser = subparsers.add_parser(
+        "demo",
+        help="the Gradio demo (the same app as the Hugging Face Space in apps/space)",
+        description="Serve a page where you paste a context, ask a question and watch the answer "
+        "stream, with its time to first token, latency and the process RSS. Models are loaded "
+        "once and shared; requests wait in a queue.",
+        epilog="example: edgeqa demo --model export/smollm2-squad-Q4_K_M.gguf --port 7860",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="GGUF",
+        help="GGUF to offer (repeatable); default: the embedded model and the GGUFs in models/, export/",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="answers generated at once (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--queue-size", type=int, default=64, help="requests that may wait (default: %(default)s)"
+    )
+    parser.set_defaults(handler=demo_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

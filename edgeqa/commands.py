@@ -274,3 +274,25 @@ def doctor_command(args: argparse.Namespace) -> int:
         + (f"problems found: {', '.join(broken)}" if broken else "this machine can run edgeqa")
     )
     return 1 if broken else 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise EdgeQAError("the demo needs gradio: pip install 'edgeqa[demo]'")
+    from edgeqa.demo.app import build_app, default_service
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import resolve_model
+
+    for option in ("concurrency", "queue_size"):
+        if getattr(args, option) < 1:
+            raise EdgeQAError(f"--{option.replace('_', '-')} must be at least 1")
+    models = [resolve_model(m) for m in args.model or []]
+    for model in models:
+        read_gguf_info(model)
+    service = default_service(models)
+    print(f"edgeqa demo: models {', '.join(service.models)}; http://{args.host}:{args.port}")
+    app = build_app(service, concurrency=args.concurrency, queue_size=args.queue_size)
+    app.launch(server_name=args.host, server_port=args.port, show_error=True)
+    return 0

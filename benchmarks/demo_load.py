@@ -1,0 +1,118 @@
+"""Load on the demo: N concurrent requests from N client threads against `edgeqa demo` on loopback.
+
+The demo runs as its own process, as a user would start it; every client sends a different
+bundled SQuAD question at the same moment. Reports how many were answered and the latency
+each client saw (queueing included): p50, p95, max.
+
+usage: python benchmarks/demo_load.py [--requests 20] [--concurrency 1]
+writes: benchmarks/results/demo_load.json and .md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 180) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the demo exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"the demo did not come up at {url} in {timeout_s:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=1, help="the demo's --concurrency")
+    args = parser.parse_args()
+
+    from gradio_client import Client
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    command = [
+        sys.executable,
+        "-m",
+        "edgeqa",
+        "demo",
+        "--port",
+        str(port),
+        "--concurrency",
+        str(args.concurrency),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(url, server)
+        client = Client(url, verbose=False)
+        examples = select_examples(load_squad(BUNDLED_SAMPLE), limit=args.requests, seed=0)
+        client.predict(examples[0].context, examples[0].question, api_name="/answer")  # loads the model
+        latencies: list[float | None] = [None] * len(examples)
+        answers: list[str] = [""] * len(examples)
+        start = threading.Barrier(len(examples))
+
+        def ask(index: int) -> None:
+            own = Client(url, verbose=False)
+            start.wait()
+            began = time.perf_counter()
+            answer, _ = own.predict(examples[index].context, examples[index].question, api_name="/answer")
+            latencies[index] = time.perf_counter() - began
+            answers[index] = answer
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(examples))]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    done = [t for t in latencies if t is not None]
+    result = {
+        "endpoint": "/answer",
+        "requests": len(examples),
+        "answered": sum(1 for answer in answers if answer),
+        "concurrency_limit": args.concurrency,
+        "wall_s": round(wall, 2),
+        "latency_p50_s": round(float(np.percentile(done, 50)), 2),
+        "latency_p95_s": round(float(np.percentile(done, 95)), 2),
+        "latency_max_s": round(max(done), 2),
+        "requests_per_s": round(len(done) / wall, 2),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "demo_load.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
+    (RESULTS / "demo_load.md").write_text(f"| metric | value |\n|---|---|\n{rows}\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

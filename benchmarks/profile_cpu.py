@@ -1,0 +1,137 @@
+"""CPU profile of one model in several GGUF types vs transformers, and a check of the profiler.
+
+1. `edgeqa profile`'s runner on each GGUF (llama.cpp) and on the HF model through transformers
+   (fp32 and bf16): p50/p95 latency, time to first token, tokens/s, peak RSS.
+2. In the same run, a llama-bench-style timing of each GGUF through llama.cpp's low-level API
+   (pp512: one 512-token batch; tg128: 128 single-token decodes; median of 3), to check that
+   the profiler's prompt and generation rates agree with a direct measurement (target: 10%).
+
+usage: python benchmarks/profile_cpu.py --model A.gguf --model B.gguf [--transformers embedded]
+writes: benchmarks/results/profile_cpu.json, .md, and the profiler's latency/throughput plots
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgeqa.data.squad import BUNDLED_SAMPLE
+from edgeqa.models.registry import resolve_model
+from edgeqa.profiling.report import markdown, write_report
+from edgeqa.profiling.runner import run_profile
+from edgeqa.profiling.spec import ProfileSpec
+from edgeqa.profiling.system import system_report
+from edgeqa.runtime.engine import PREFIX_SEQ, EngineConfig, QAEngine
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def llama_bench(model: Path, threads: int, pp: int = 512, tg: int = 128, repeats: int = 3) -> dict:
+    """Prompt-processing and generation tokens/s without tokenization or sampling, as llama-bench."""
+    import llama_cpp
+
+    tokens = [int(t) for t in np.random.default_rng(0).integers(100, 10_000, size=max(pp, tg))]
+    config = EngineConfig(n_ctx=pp + tg, n_threads=threads, n_batch=pp, parallel=1)
+    with QAEngine(model, config) as engine:
+        memory = engine._memory  # benchmark-only access to the engine's KV cache
+
+        def timed(entries_per_call: list[list[tuple[int, int, int, bool]]]) -> float:
+            llama_cpp.llama_memory_clear(memory, True)
+            started = time.perf_counter()
+            for entries in entries_per_call:
+                engine._decode(entries)
+            return time.perf_counter() - started
+
+        prompt = [[(t, i, PREFIX_SEQ, i == pp - 1) for i, t in enumerate(tokens[:pp])]]
+        generation = [[(t, i, PREFIX_SEQ, True)] for i, t in enumerate(tokens[:tg])]
+        timed(prompt)  # warm-up
+        pp_s = statistics.median(timed(prompt) for _ in range(repeats))
+        tg_s = statistics.median(timed(generation) for _ in range(repeats))
+    return {f"pp{pp}_tokens_per_s": round(pp / pp_s, 1), f"tg{tg}_tokens_per_s": round(tg / tg_s, 1)}
+
+
+def scrub(text: str, models: list[Path]) -> str:
+    """Keep file names, drop the folders they live in on this machine."""
+    for model in models:
+        text = text.replace(str(model.parent) + "/", "")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", required=True, help="GGUF ('embedded' for the default)")
+    parser.add_argument("--transformers", default="embedded", help="HF baseline ('' to skip)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--work", default="runs/profile-cpu")
+    args = parser.parse_args()
+
+    models = [resolve_model(m) for m in args.model]
+    common = {"threads": args.threads, "data": str(BUNDLED_SAMPLE), "questions": args.questions}
+    common["repeats"] = args.repeats
+    specs = [ProfileSpec("llama.cpp", str(m), **common) for m in models]
+    if args.transformers:
+        from edgeqa.finetune.base_model import resolve_base
+
+        base = resolve_base(args.transformers).ref
+        specs += [ProfileSpec("transformers", base, dtype=d, **common) for d in ("fp32", "bf16")]
+        models.append(Path(base))
+    work = Path(args.work)
+    records = run_profile(
+        specs, work, timeout_s=3600, on_done=lambda r, cached: print(r["label"], r["status"])
+    )
+    system = system_report()
+    write_report(records, system, work)
+
+    agreement = []
+    for record in records:
+        if record["spec"]["backend"] != "llama.cpp" or record["status"] != "ok":
+            continue
+        model = Path(record["spec"]["model"])
+        bench = llama_bench(model, args.threads)
+        agreement.append(
+            {
+                "model": model.name,
+                **bench,
+                "profile_prompt_tokens_per_s": record["prompt_tokens_per_s"],
+                "profile_generation_tokens_per_s": record["generation_tokens_per_s"],
+                "prompt_ratio": round(record["prompt_tokens_per_s"] / bench["pp512_tokens_per_s"], 3),
+                "generation_ratio": round(record["generation_tokens_per_s"] / bench["tg128_tokens_per_s"], 3),
+                "profile_mean_prompt_tokens": record["mean_prompt_tokens"],
+            }
+        )
+        print(json.dumps(agreement[-1]))
+
+    RESULTS.mkdir(exist_ok=True)
+    result = {"system": system, "configurations": records, "profiler_vs_llama_bench": agreement}
+    (RESULTS / "profile_cpu.json").write_text(scrub(json.dumps(result, indent=2), models) + "\n")
+    lines = [
+        "| model | pp512 tok/s | profile prompt tok/s | ratio | tg128 tok/s | profile gen tok/s | ratio |",
+        "|---" * 7 + "|",
+    ]
+    lines += [
+        f"| {a['model']} | {a['pp512_tokens_per_s']} | {a['profile_prompt_tokens_per_s']} "
+        f"| {a['prompt_ratio']} "
+        f"| {a['tg128_tokens_per_s']} | {a['profile_generation_tokens_per_s']} | {a['generation_ratio']} |"
+        for a in agreement
+    ]
+    header = (
+        f"{system['cpu']}, {args.threads} threads, {args.questions} questions x {args.repeats} repeats\n\n"
+    )
+    text = header + markdown(records) + "\n" + "\n".join(lines) + "\n"
+    (RESULTS / "profile_cpu.md").write_text(scrub(text, models))
+    for plot in ("latency.png", "throughput_rss.png"):
+        if (work / plot).is_file():
+            shutil.copy(work / plot, RESULTS / f"profile_cpu-{plot}")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The running demo: through gradio_client, and in a real headless Chromium."""
+
+import shutil
+import socket
+
+import pytest
+
+pytest.importorskip("gradio", reason="the demo extra is not installed (pip install -e '.[demo]')")
+
+from edgeqa.demo.app import build_app, example_rows
+from edgeqa.demo.service import MAX_CONTEXT_CHARS, QAService
+
+
+def _normandy_context() -> str:
+    from edgeqa.data.squad import load_squad
+    from tests.conftest import ASSETS
+
+    examples = load_squad(ASSETS / "squad_v2_tiny.json")
+    return next(e.context for e in examples if e.question == "In what country is Normandy located?")
+
+
+CONTEXT = _normandy_context()  # a real SQuAD paragraph: the base model answers it reliably
+QUESTION = "In what country is Normandy located?"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def running_app(embedded_model):
+    service = QAService({"SmolLM2-135M-Instruct": embedded_model})
+    app = build_app(service)
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+    service.close()
+
+
+def test_examples_include_an_unanswerable_question():
+    rows = example_rows()
+    assert len(rows) == 4 and all(context and question for context, question in rows)
+
+
+def test_the_api_answers_and_reports_latency(running_app):
+    from gradio_client import Client
+
+    client = Client(running_app, verbose=False)
+    answer, stats = client.predict(CONTEXT, QUESTION, "SmolLM2-135M-Instruct", api_name="/answer")
+    assert "France" in answer
+    assert "time to first token" in stats and "RSS" in stats
+
+
+def test_too_long_input_is_refused_with_a_message(running_app):
+    from gradio_client import Client
+
+    client = Client(running_app, verbose=False)
+    with pytest.raises(Exception, match="limit is"):
+        client.predict("x" * (MAX_CONTEXT_CHARS + 10), QUESTION, "SmolLM2-135M-Instruct", api_name="/answer")
+
+
+def test_unknown_model_cannot_be_chosen(running_app):
+    from gradio_client import Client
+
+    client = Client(running_app, verbose=False)
+    with pytest.raises(Exception):  # noqa: B017 - gradio's own choice check or ours, both refuse
+        client.predict(CONTEXT, QUESTION, "/etc/passwd", api_name="/answer")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (.ci/run installs Debian's chromium)"
+)
+def test_a_browser_user_types_a_question_and_reads_the_answer(running_app):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(running_app)
+            page.locator("#context textarea").fill(CONTEXT)
+            page.locator("#question textarea, #question input").first.fill(QUESTION)
+            page.locator("#ask").click()
+            page.wait_for_function(
+                "() => document.querySelector('#stats')?.innerText.includes('time to first token')",
+                timeout=120_000,
+            )
+            answer = page.locator("#answer textarea, #answer input").first.input_value()
+        finally:
+            browser.close()
+    assert "France" in answer
