@@ -8,7 +8,7 @@ install:
 	bash scripts/install.sh
 
 install-dev:
-	bash scripts/install.sh dev,demo
+	bash scripts/install.sh dev,demo,tracking,qlora
 
 quickstart: install
 	$(PYTHON) -m edgeqa eval

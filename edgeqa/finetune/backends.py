@@ -89,7 +89,9 @@ def build_hf(config: FinetuneConfig, base: BaseModel) -> tuple[Any, Any]:
         from peft import prepare_model_for_kbit_training
 
         model = load_causal_lm(base, torch.bfloat16, quantization_config=_bnb_config())
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
     else:
         model = load_causal_lm(base, torch.float32)
     _check_targets(model, config)

@@ -253,7 +253,7 @@ class Trainer:
             with self.autocast:
                 loss, _ = answer_loss_sum(self.model, *collate(batch, self.pad_id))
             (loss / target_tokens).backward()
-            total_loss += float(loss)
+            total_loss += float(loss.detach())
             input_tokens += sum(len(e.input_ids) for e in batch)
         self.dist.sum_gradients(self.parameters)
         import torch
