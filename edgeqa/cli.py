@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(subparsers)
     _add_doctor(subparsers)
     _add_demo(subparsers)
+    _add_pipeline(subparsers)
     return parser
 
 
@@ -310,6 +311,28 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         "--queue-size", type=int, default=64, help="requests that may wait (default: %(default)s)"
     )
     parser.set_defaults(handler=demo_command)
+
+
+def _add_pipeline(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import pipeline_command
+
+    parser = subparsers.add_parser(
+        "pipeline",
+        help="finetune -> export -> eval (base vs fine-tuned) -> profile -> one report",
+        description="Run the whole story for one preset: train, export f16 + quantized GGUFs, "
+        "evaluate the base and the fine-tuned model on the same held-out questions, profile "
+        "them on this CPU, and write a Markdown report with plots. Steps whose outputs are up "
+        "to date are skipped, so re-running after an interruption continues where it stopped. "
+        "Settings come from the preset's `pipeline:` section.",
+        epilog="example: edgeqa pipeline --config configs/quickstart.yaml",
+    )
+    parser.add_argument("--config", required=True, metavar="YAML", help="a preset from configs/")
+    parser.add_argument("--run-name", help="run folder name (default: the preset's file name)")
+    parser.add_argument("--max-steps", type=int, help="override the preset's training steps")
+    parser.add_argument("--eval-limit", type=int, help="held-out questions to evaluate")
+    parser.add_argument("--report-dir", metavar="DIR", help="where reports go (default: reports)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=pipeline_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -296,3 +296,16 @@ def demo_command(args: argparse.Namespace) -> int:
     app = build_app(service, concurrency=args.concurrency, queue_size=args.queue_size)
     app.launch(server_name=args.host, server_port=args.port, show_error=True)
     return 0
+
+
+def pipeline_command(args: argparse.Namespace) -> int:
+    from edgeqa.finetune.config import load_config
+    from edgeqa.pipeline.run import run_pipeline
+    from edgeqa.pipeline.settings import load_settings
+
+    preset = Path(args.config)
+    config = load_config(preset, {"run_name": args.run_name or preset.stem, "max_steps": args.max_steps})
+    settings = load_settings(preset, {"eval_limit": args.eval_limit, "report_dir": args.report_dir})
+    report = run_pipeline(config, settings, show_progress=not args.quiet)
+    print(f"\nedgeqa pipeline: report written to {report}")
+    return 0

@@ -61,6 +61,19 @@ def _previous_files(manifest_path: Path, fingerprint: dict[str, Any]) -> dict[st
     }
 
 
+def current_manifest(request: ExportRequest) -> dict[str, Any] | None:
+    """The manifest of an earlier export that already holds every requested file, verified
+    if verification is asked for; None when anything would have to be redone."""
+    manifest_path = request.out_dir / f"{request.source.name}.manifest.json"
+    kept = _previous_files(manifest_path, _fingerprint(request))
+    if not kept or not {request.out_type, *request.quants} <= set(kept):
+        return None
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if request.verify and not manifest.get("verification"):
+        return None
+    return manifest
+
+
 def _check_disk(out_dir: Path, parameters: int, quants: int) -> None:
     needed = parameters * (2 + 4 + quants)  # f16 GGUF + float32 HF staging + ~1 byte/param per quant
     free = shutil.disk_usage(out_dir).free

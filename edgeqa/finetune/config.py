@@ -150,6 +150,7 @@ def load_config(preset: str | Path | None, overrides: dict[str, Any]) -> Finetun
             raise EdgeQAError(f"{path}: invalid YAML ({exc.__class__.__name__})") from None
         if not isinstance(loaded, dict):
             raise EdgeQAError(f"{path}: expected a mapping of option: value")
+        loaded.pop("pipeline", None)  # the `edgeqa pipeline` section of a preset
         unknown = sorted(set(loaded) - known)
         if unknown:
             raise EdgeQAError(f"{path}: unknown option {unknown[0]!r} (valid: {', '.join(sorted(known))})")

@@ -1,0 +1,1 @@
+"""`edgeqa pipeline`: finetune -> export -> eval -> profile -> report, each step skipped when done."""

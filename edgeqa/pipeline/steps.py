@@ -1,0 +1,116 @@
+"""The pipeline's steps. Each does nothing when its outputs are already up to date, and picks
+up an interrupted run where it stopped (training resumes from its checkpoint, evaluation from
+its log, profiling from its finished configurations)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.finetune.config import FinetuneConfig, config_to_dict
+from edgeqa.pipeline.settings import PipelineSettings
+
+
+def finetune_step(config: FinetuneConfig, show_progress: bool) -> tuple[Path, str]:
+    """(run folder, what happened): trained, resumed, or kept because it is finished."""
+    from edgeqa.finetune.run import run_finetune
+
+    run_dir = Path(config.out_dir) / str(config.run_name)
+    wanted = config_to_dict(config)
+    saved_path = run_dir / "config.json"
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text(encoding="utf-8"))
+        if saved != json.loads(json.dumps(wanted)):
+            raise EdgeQAError(
+                f"{run_dir}: holds a run with a different config; set another run_name or remove the folder"
+            )
+        if (run_dir / "run.json").is_file():
+            return run_dir, "up to date"
+        run_finetune(config, resume_dir=run_dir, show_progress=show_progress)
+        return run_dir, "resumed and finished"
+    run_finetune(config, show_progress=show_progress)
+    return run_dir, "trained"
+
+
+def export_step(run_dir: Path, settings: PipelineSettings, threads: int) -> tuple[dict[str, Any], str]:
+    from edgeqa.export.run import ExportRequest, current_manifest, run_export
+    from edgeqa.export.sources import resolve_source
+
+    request = ExportRequest(
+        source=resolve_source(str(run_dir), None, None, None),
+        out_dir=Path("export"),
+        quants=tuple(q for q in settings.quants if q != "f16"),
+        threads=threads,
+    )
+    manifest = current_manifest(request)
+    if manifest is not None:
+        return manifest, "up to date"
+    return run_export(request), "exported"
+
+
+def heldout_examples(run_dir: Path, settings: PipelineSettings):
+    """The test articles the run held out; the validation articles when the split has none
+    (the bundled two-article sample), said so in the report."""
+    from edgeqa.data.squad import load_squad, select_examples
+
+    heldout = run_dir / "heldout.json"
+    if heldout.is_file():
+        examples, source = load_squad(heldout), "test articles held out from training"
+    else:
+        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        val_articles = set(run["data"]["val_articles"])
+        data = load_squad(run["data"]["source"])
+        examples = [e for e in data if e.title in val_articles]
+        source = "validation articles (the split holds out no test article)"
+    if not examples:
+        raise EdgeQAError(f"{run_dir}: no held-out questions to evaluate on")
+    return select_examples(examples, limit=settings.eval_limit, seed=settings.eval_seed), source
+
+
+def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, settings, threads) -> dict:
+    """Metrics per model label, all on the same questions; a finished evaluation is only rescored."""
+    from edgeqa.evaluation.runner import EvalRequest, run_eval
+    from edgeqa.runtime.engine import EngineConfig
+
+    results = {}
+    for label, model in models.items():
+        print(f"  eval {label}: {model.name}")
+        results[label] = run_eval(
+            EvalRequest(
+                model=model,
+                data=data_name,
+                examples=examples,
+                out_dir=out_dir / label,
+                engine=EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens),
+            )
+        )
+    return results
+
+
+def profile_step(models: dict[str, Path], transformers_model: Path | None, out_dir: Path, settings, threads):
+    from edgeqa.data.squad import BUNDLED_SAMPLE
+    from edgeqa.profiling.report import write_report
+    from edgeqa.profiling.runner import run_profile
+    from edgeqa.profiling.spec import ProfileSpec
+    from edgeqa.profiling.system import system_report
+
+    common = {
+        "threads": threads,
+        "data": str(BUNDLED_SAMPLE),
+        "questions": settings.profile_questions,
+        "repeats": settings.profile_repeats,
+        "max_answer_tokens": settings.max_answer_tokens,
+    }
+    specs = [ProfileSpec("llama.cpp", str(path), **common) for path in models.values()]
+    if transformers_model is not None:
+        specs.append(ProfileSpec("transformers", str(transformers_model), dtype="fp32", **common))
+
+    def progress(record: dict, cached: bool) -> None:
+        state = "kept" if cached else record["status"]
+        print(f"  profile {record['label']}: {state}")
+
+    records = run_profile(specs, out_dir, timeout_s=1800, on_done=progress)
+    write_report(records, system_report(), out_dir)
+    return records

@@ -1,0 +1,48 @@
+"""The whole pipeline on the tiny random Llama: real training steps, export, eval, profile, report."""
+
+import json
+
+import pytest
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.pipeline.settings import PipelineSettings, load_settings
+from tests.helpers import tiny_config
+
+# the transformers baseline is left out here: loading a GGUF through transformers takes a minute;
+# tests/profiling covers it
+FAST = {"eval_limit": 4, "max_answer_tokens": 4, "profile_questions": 2, "transformers_baseline": False}
+
+
+def test_settings_come_from_the_pipeline_section(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("max_steps: 3\npipeline:\n  quants: q8_0,q4_k_m\n  eval_limit: 7\n")
+    settings = load_settings(preset, {"report_dir": "out"})
+    assert settings.quants == ("q8_0", "q4_k_m") and settings.eval_limit == 7 and settings.report_dir == "out"
+    preset.write_text("pipeline:\n  evals: 3\n")
+    with pytest.raises(EdgeQAError, match="unknown pipeline option 'evals'"):
+        load_settings(preset, {})
+
+
+def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monkeypatch, capsys):
+    from edgeqa.pipeline.run import run_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    config = tiny_config(tiny_llama_dir, tmp_path / "models", "tiny-pipeline")
+    settings = PipelineSettings(**FAST, report_dir=str(tmp_path / "reports"))
+    report = run_pipeline(config, settings, show_progress=False)
+
+    text = report.read_text()
+    for section in ("## Training", "## Accuracy", "## Export", "## Latency and memory on this CPU"):
+        assert section in text
+    assert "fine-tuned f16" in text and "fine-tuned q4_k_m" in text
+    assert "validation articles" in text  # the two-article sample has no test article
+    for plot in ("accuracy.png", "sizes.png", "loss.png", "latency.png", "throughput_rss.png"):
+        assert (report.parent / plot).stat().st_size > 0
+    metrics = json.loads((report.parent / "eval" / "fine-tuned q4_k_m" / "metrics.json").read_text())
+    assert metrics["official"]["total"] == 4
+    capsys.readouterr()
+
+    run_pipeline(config, settings, show_progress=False)
+    rerun = capsys.readouterr().out
+    assert "[1/5] finetune: up to date" in rerun and "[2/5] export: up to date" in rerun
+    assert "profile tiny-pipeline-Q4_K_M t" in rerun and ": kept" in rerun
