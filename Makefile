@@ -11,7 +11,7 @@ install-dev:
 	bash scripts/install.sh dev,demo,tracking,qlora
 
 quickstart: install
-	$(PYTHON) -m edgeqa eval
+	$(PYTHON) -m edgeqa pipeline --config configs/quickstart.yaml
 
 test: install-dev
 	$(PYTHON) -m ruff check .

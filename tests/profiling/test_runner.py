@@ -53,3 +53,13 @@ def test_finished_configurations_are_kept_on_a_rerun(tmp_path, quick_spec):
     second = run_profile([quick_spec], tmp_path, 300, on_done=lambda r, cached: seen.append(cached))
     assert seen == [False, True]
     assert second == json.loads(json.dumps(first))
+
+
+def test_the_transformers_baseline_runs_as_a_configuration(tiny_llama_dir):
+    spec = ProfileSpec(
+        "transformers", str(tiny_llama_dir), threads=1, dtype="fp32", **{**QUICK, "repeats": 1}
+    )
+    record = run_configuration(spec, timeout_s=300)
+    assert record["status"] == "ok", record.get("error")
+    assert record["label"].startswith("transformers-fp32")
+    assert record["answers"] == 2 and record["peak_rss_mib"] > 100
