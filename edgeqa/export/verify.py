@@ -20,11 +20,6 @@ from edgeqa.prompts import qa_messages
 from edgeqa.runtime.engine import EngineConfig, QAEngine
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def hf_vs_gguf(hf_model, gguf_path: Path, prompts: Sequence[list[int]], threads: int) -> dict[str, Any]:
     """Top-1 agreement and max |logit difference| at the last position of each prompt."""
     import torch
@@ -87,11 +82,9 @@ def perplexity(gguf_path: Path, tokens: Sequence[int], window: int, threads: int
     nll, count = 0.0, 0
     with QAEngine(gguf_path, EngineConfig(n_ctx=window, n_threads=threads, parallel=1)) as engine:
         for start in range(0, len(tokens) - window + 1, window):
-            chunk = list(tokens[start : start + window])
-            log_probs = _log_softmax(engine.sequence_logits(chunk))
-            for position in range(window // 2, window - 1):
-                nll -= log_probs[position, chunk[position + 1]]
-                count += 1
+            window_nll, window_count = engine.window_nll(tokens[start : start + window], window // 2)
+            nll += window_nll
+            count += window_count
     if count == 0:
         raise ValueError(f"need at least {window} tokens of text, got {len(tokens)}")
     return float(np.exp(nll / count))

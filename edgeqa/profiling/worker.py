@@ -6,12 +6,11 @@ model) and turns a native crash into a failed configuration instead of a failed 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from edgeqa.isolation import child_main
 from edgeqa.profiling.measure import Answerer, llama_cpp_answerer, measure, transformers_answerer
 from edgeqa.profiling.spec import ProfileSpec
 
@@ -55,12 +54,5 @@ def run(spec: ProfileSpec) -> dict[str, Any]:
     return {"load_s": load_s, **result}
 
 
-def main(argv: list[str]) -> int:
-    spec_path, out_path = Path(argv[0]), Path(argv[1])
-    spec = ProfileSpec(**json.loads(spec_path.read_text(encoding="utf-8")))
-    out_path.write_text(json.dumps(run(spec)), encoding="utf-8")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(child_main(lambda payload: run(ProfileSpec(**payload)), sys.argv[1:]))

@@ -32,6 +32,25 @@ CHATML_FALLBACK = (
 
 
 @dataclass(frozen=True)
+class RopeSettings:
+    """RoPE overrides applied when the context is created (llama.cpp's load-time options).
+
+    Zero or negative values keep the model's own setting, as in llama.cpp."""
+
+    scaling: str = "unspecified"  # unspecified | none | linear | yarn
+    freq_base: float = 0.0
+    freq_scale: float = 0.0
+    yarn_ext_factor: float = -1.0
+    yarn_attn_factor: float = -1.0
+    yarn_beta_fast: float = -1.0
+    yarn_beta_slow: float = -1.0
+    yarn_orig_ctx: int = 0
+
+
+ROPE_SCALING_TYPES = ("unspecified", "none", "linear", "yarn")
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Runtime settings; the defaults suit a 2-core CPU and SQuAD-sized prompts."""
 
@@ -41,6 +60,7 @@ class EngineConfig:
     parallel: int = 16
     max_answer_tokens: int = 32
     use_mmap: bool = True
+    rope: RopeSettings = RopeSettings()
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_threads", "n_batch", "parallel", "max_answer_tokens"):
@@ -110,6 +130,7 @@ class QAEngine:
         context_params.kv_unified = True
         context_params.n_threads = config.n_threads
         context_params.n_threads_batch = config.n_threads
+        _apply_rope(context_params, config.rope)
         try:
             self._context = _internals.LlamaContext(model=self._model, params=context_params, verbose=False)
         except ValueError:
@@ -280,6 +301,30 @@ class QAEngine:
             if timings.generated_tokens == 0:
                 timings.first_token_s = timings.total_s
 
+    def window_nll(self, tokens: Sequence[int], first_scored: int) -> tuple[float, int]:
+        """(sum of -log p(next token), count) for the positions from `first_scored` on, decoding
+        `tokens` from an empty cache. Scored chunk by chunk, so a 32K-token window never holds
+        more than one batch of logits."""
+        if not 0 < len(tokens) <= self.config.n_ctx:
+            raise ValueError(f"need 1..{self.config.n_ctx} tokens, got {len(tokens)}")
+        self._llama_cpp.llama_memory_clear(self._memory, True)
+        self._cached_prefix = []
+        nll, count = 0.0, 0
+        step = self.config.n_batch
+        for start in range(0, len(tokens), step):
+            entries = [
+                (t, i, PREFIX_SEQ, first_scored <= i < len(tokens) - 1)
+                for i, t in enumerate(tokens[start : start + step], start=start)
+            ]
+            rows = self._decode(entries)
+            positions = [i for _, i, _, wanted in entries if wanted]
+            for row, position in zip(rows, positions, strict=True):
+                shifted = row.astype(np.float64) - row.max()
+                nll -= shifted[tokens[position + 1]] - np.log(np.exp(shifted).sum())
+                count += 1
+        self._llama_cpp.llama_memory_clear(self._memory, True)
+        return nll, count
+
     def kv_cells_needed(self, prompts: Sequence[Sequence[int]]) -> int:
         shared = common_prefix_length(prompts, keep_one=True)
         return shared + sum(len(p) - shared + self.config.max_answer_tokens for p in prompts)
@@ -336,6 +381,23 @@ class QAEngine:
                 prompts, generated, na_probs, finished_at, strict=True
             )
         ]
+
+
+def _apply_rope(params, rope: RopeSettings) -> None:
+    import llama_cpp
+
+    if rope.scaling not in ROPE_SCALING_TYPES:
+        raise EdgeQAError(
+            f"RoPE scaling must be one of {', '.join(ROPE_SCALING_TYPES)}, not {rope.scaling!r}"
+        )
+    params.rope_scaling_type = getattr(llama_cpp, f"LLAMA_ROPE_SCALING_TYPE_{rope.scaling.upper()}")
+    params.rope_freq_base = rope.freq_base
+    params.rope_freq_scale = rope.freq_scale
+    params.yarn_ext_factor = rope.yarn_ext_factor
+    params.yarn_attn_factor = rope.yarn_attn_factor
+    params.yarn_beta_fast = rope.yarn_beta_fast
+    params.yarn_beta_slow = rope.yarn_beta_slow
+    params.yarn_orig_ctx = rope.yarn_orig_ctx
 
 
 def common_prefix_length(sequences: Sequence[Sequence[int]], keep_one: bool = False) -> int:

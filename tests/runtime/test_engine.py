@@ -154,3 +154,28 @@ def test_stream_refuses_a_prompt_that_does_not_fit(embedded_model, paragraph_pro
         pytest.raises(EdgeQAError, match="--n-ctx"),
     ):
         next(small.stream(list(paragraph_prompts[0]) * 2))
+
+
+def test_window_nll_equals_the_log_softmax_of_full_logits(f16_engine, paragraph_prompts):
+    tokens = list(paragraph_prompts[0])[:96]
+    logits = f16_engine.sequence_logits(tokens).astype(np.float64)
+    log_probs = logits - logits.max(axis=1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+    expected = -sum(log_probs[i, tokens[i + 1]] for i in range(48, 95))
+    nll, count = f16_engine.window_nll(tokens, first_scored=48)
+    assert count == 47
+    assert nll == pytest.approx(expected, rel=1e-4)
+
+
+def test_rope_settings_change_the_model_only_when_asked(embedded_f16, paragraph_prompts):
+    from edgeqa.runtime.engine import RopeSettings
+
+    tokens = list(paragraph_prompts[0])[:64]
+
+    def nll(rope: RopeSettings) -> float:
+        with QAEngine(embedded_f16, EngineConfig(n_ctx=256, parallel=1, rope=rope)) as engine:
+            return engine.window_nll(tokens, first_scored=1)[0]
+
+    default = nll(RopeSettings())
+    assert nll(RopeSettings(scaling="none")) == pytest.approx(default, rel=1e-3)
+    assert nll(RopeSettings(scaling="linear", freq_scale=0.25)) > default * 1.05  # squeezed positions hurt
