@@ -202,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_doctor(subparsers)
     _add_demo(subparsers)
     _add_pipeline(subparsers)
+    _add_longctx(subparsers)
     return parser
 
 
@@ -333,6 +334,55 @@ def _add_pipeline(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report-dir", metavar="DIR", help="where reports go (default: reports)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=pipeline_command)
+
+
+def _add_longctx(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import longctx_command
+
+    parser = subparsers.add_parser(
+        "longctx",
+        help="perplexity and passkey retrieval at longer contexts with RoPE scaling",
+        description="For each RoPE setting of the grid (none, linear, yarn, ntk with a factor, or "
+        "llama.cpp's raw options) and each context length: perplexity over a long text "
+        "(second half of each window, as llama.cpp's perplexity tool) and passkey retrieval "
+        "at several depths. Each configuration runs in its own process; finished ones are kept, "
+        "so a re-run resumes. Configurations that would not fit in memory are skipped.",
+        epilog="example: edgeqa longctx --ctx 2048,4096,8192 --grid grid.yaml --out runs/longctx",
+    )
+    parser.add_argument("--model", metavar="GGUF", help="GGUF file (default: the embedded model)")
+    parser.add_argument(
+        "--ctx", required=True, metavar="N[,N...]", help="context lengths, e.g. 4096,8192,16384"
+    )
+    parser.add_argument(
+        "--grid",
+        metavar="YAML",
+        help="settings file (`settings:` list of {method, factor} or raw options); default: "
+        "none, linear x2/x4, yarn x2/x4, ntk x2/x4",
+    )
+    parser.add_argument(
+        "--text",
+        metavar="PATH",
+        help="long text: .txt or a SQuAD file (default: the bundled sample's paragraphs)",
+    )
+    parser.add_argument(
+        "--windows", type=int, default=1, help="perplexity windows per length (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--depths", default="0.1,0.5,0.9", help="passkey depths, 0..1 (default: %(default)s); 'none' to skip"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=2, help="passkey trials per depth (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=_default_threads(), help="CPU threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", default="runs/longctx", metavar="DIR", help="output folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds per configuration (default: %(default)s)"
+    )
+    parser.set_defaults(handler=longctx_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -309,3 +309,68 @@ def pipeline_command(args: argparse.Namespace) -> int:
     report = run_pipeline(config, settings, show_progress=not args.quiet)
     print(f"\nedgeqa pipeline: report written to {report}")
     return 0
+
+
+def _float_list(option: str, text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(0 <= v <= 1 for v in values):
+        raise EdgeQAError(
+            f"{option}: expected comma-separated numbers from 0 to 1 such as 0.1,0.5, got {text!r}"
+        )
+    return values
+
+
+def longctx_command(args: argparse.Namespace) -> int:
+    from edgeqa.longctx.grid import load_grid
+    from edgeqa.longctx.report import markdown, write_report
+    from edgeqa.longctx.runner import LongCtxRequest, run_longctx
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import resolve_model
+
+    for option in ("windows", "trials", "threads"):
+        if getattr(args, option) < 1:
+            raise EdgeQAError(f"--{option} must be at least 1")
+    model = resolve_model(args.model)
+    info = read_gguf_info(model)
+    contexts = sorted(_int_list("--ctx", args.ctx))
+    if min(contexts) < 64:
+        raise EdgeQAError("--ctx: each context length must be at least 64 tokens")
+    depths = [] if args.depths == "none" else _float_list("--depths", args.depths)
+    request = LongCtxRequest(
+        model=model,
+        contexts=tuple(contexts),
+        grid=load_grid(Path(args.grid) if args.grid else None),
+        out_dir=Path(args.out),
+        text=args.text,
+        windows=args.windows,
+        depths=tuple(depths),
+        trials=args.trials,
+        threads=args.threads,
+        timeout_s=args.timeout,
+    )
+    print(
+        f"edgeqa longctx: {model.name} (trained on {info.context_length} tokens) at {contexts} -> {args.out}"
+    )
+
+    def progress(record: dict, cached: bool) -> None:
+        where = f"{record['setting']} @ {record['n_ctx']}"
+        if record["status"] != "ok":
+            print(f"  {where}: {record['status']} - {record.get('error', '')}")
+            return
+        from edgeqa.longctx.report import passkey_accuracy
+
+        accuracy = passkey_accuracy(record)
+        passkey = "" if accuracy is None else f", passkey {accuracy:.0%}"
+        note = " (kept)" if cached else f", peak RSS {record['peak_rss_mib']:.0f} MiB"
+        print(f"  {where}: perplexity {record['perplexity']:.2f}{passkey}{note}")
+
+    settings, records = run_longctx(request, progress)
+    names = [s.name for s in settings]
+    written = write_report(names, contexts, records, int(info.context_length or 0), Path(args.out))
+    print()
+    print(markdown(names, contexts, records, int(info.context_length or 0)))
+    print("written: " + ", ".join(str(p) for p in written))
+    return 0 if all(r["status"] in ("ok", "skipped") for r in records) else 1

@@ -6,7 +6,7 @@ a missing, foreign or truncated file into a one-line error that names the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
@@ -26,6 +26,24 @@ class GGUFInfo:
     context_length: int | None
     chat_template: str | None
     tensor_count: int
+    hparams: dict[str, float] = field(default_factory=dict)  # layers, widths, heads, RoPE base
+
+    def hparam(self, key: str, default: float | None = None) -> float:
+        if key in self.hparams:
+            return self.hparams[key]
+        if default is None:
+            raise EdgeQAError(f"{self.path}: the GGUF does not record {self.architecture}.{key}")
+        return default
+
+
+HPARAM_KEYS = (
+    "block_count",
+    "embedding_length",
+    "attention.head_count",
+    "attention.head_count_kv",
+    "rope.freq_base",
+    "rope.dimension_count",
+)
 
 
 def _file_type_name(value: int | None) -> str:
@@ -59,18 +77,24 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
     if data_end > size:
         raise EdgeQAError(f"{path}: truncated GGUF ({size} bytes, tensor data needs {data_end})")
 
-    def field(key: str):
+    def value(key: str):
         found = reader.get_field(key)
         return found.contents() if found is not None else None
 
-    architecture = field("general.architecture") or "unknown"
+    architecture = value("general.architecture") or "unknown"
+    hparams = {
+        key: value(f"{architecture}.{key}")
+        for key in HPARAM_KEYS
+        if value(f"{architecture}.{key}") is not None
+    }
     return GGUFInfo(
         path=path,
         size_bytes=size,
         architecture=architecture,
-        name=field("general.name") or path.stem,
-        file_type=_file_type_name(field("general.file_type")),
-        context_length=field(f"{architecture}.context_length"),
-        chat_template=field("tokenizer.chat_template"),
+        name=value("general.name") or path.stem,
+        file_type=_file_type_name(value("general.file_type")),
+        context_length=value(f"{architecture}.context_length"),
+        chat_template=value("tokenizer.chat_template"),
         tensor_count=len(reader.tensors),
+        hparams=hparams,
     )

@@ -1,0 +1,1 @@
+"""`edgeqa longctx`: how far a GGUF's context can be stretched with RoPE scaling, on this device."""
