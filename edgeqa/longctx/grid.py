@@ -48,6 +48,10 @@ class GridSetting:
     method: str
     factor: float
     rope: RopeSettings
+    contexts: tuple[int, ...] = ()  # only these lengths; empty: every --ctx
+
+    def runs_at(self, n_ctx: int) -> bool:
+        return not self.contexts or n_ctx in self.contexts
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "method": self.method, "factor": self.factor, "rope": asdict(self.rope)}
@@ -67,6 +71,9 @@ def build_setting(entry: dict[str, Any], trained_ctx: int, freq_base: float, rop
     if factor < 1:
         raise EdgeQAError(f"grid: factor must be at least 1, got {factor}")
     name = str(entry.pop("name", method if method == "none" else f"{method} x{factor:g}"))
+    contexts = entry.pop("contexts", [])
+    if not isinstance(contexts, list) or not all(isinstance(c, int) and c > 0 for c in contexts):
+        raise EdgeQAError(f"grid: {name}: contexts must be a list of token counts")
     unknown = sorted(set(entry) - set(RAW_OPTIONS))
     if unknown:
         raise EdgeQAError(
@@ -80,7 +87,7 @@ def build_setting(entry: dict[str, Any], trained_ctx: int, freq_base: float, rop
     elif method == "ntk":
         options.update(freq_base=freq_base * factor ** (rope_dims / (rope_dims - 2)))
     options.update(entry)  # raw llama.cpp options override the method's defaults
-    return GridSetting(name, method, factor, RopeSettings(**options))
+    return GridSetting(name, method, factor, RopeSettings(**options), tuple(contexts))
 
 
 def load_grid(path: Path | None) -> list[dict[str, Any]]:

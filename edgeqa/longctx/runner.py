@@ -115,5 +115,7 @@ def run_longctx(
 ) -> tuple[list[GridSetting], list[dict[str, Any]]]:
     settings = resolve_settings(request)
     check_text_length(request)
-    jobs = [_configuration(request, s, n_ctx) for n_ctx in request.contexts for s in settings]
+    jobs = [
+        _configuration(request, s, n_ctx) for n_ctx in request.contexts for s in settings if s.runs_at(n_ctx)
+    ]
     return settings, run_keyed(jobs, request.out_dir / "configs", on_done)

@@ -18,6 +18,12 @@ def test_methods_become_llama_cpp_load_options():
     assert ntk.rope.scaling == "none" and ntk.rope.freq_base == pytest.approx(100_000 * 2 ** (64 / 62))
 
 
+def test_an_entry_can_be_limited_to_some_lengths():
+    limited = _build({"method": "yarn", "factor": 4, "contexts": [32768]})
+    assert limited.runs_at(32768) and not limited.runs_at(8192)
+    assert _build({"method": "none"}).runs_at(8192)
+
+
 def test_raw_options_override_a_method():
     custom = _build(
         {"name": "yarn-sharp", "method": "yarn", "factor": 2, "yarn_beta_fast": 64, "yarn_attn_factor": 1.1}
