@@ -117,7 +117,11 @@ def main() -> None:
         )
         print(json.dumps(rows[-1]))
     result = {
-        "source": manifest["source"],
+        "source": {  # file names only: no machine paths in recorded results
+            "base": Path(manifest["source"]["base"]["ref"]).name,
+            "base_sha256": manifest["source"]["base"]["sha256"],
+            "run": Path(manifest["source"]["run"]).name if manifest["source"]["run"] else None,
+        },
         "data": Path(args.data).name,
         "questions": len(examples),
         "seed": args.seed,
