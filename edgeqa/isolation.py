@@ -2,8 +2,12 @@
 
 Why a child: memory readings start clean, and a native crash (llama.cpp's AMX case, an
 out-of-memory kill at a long context) or a hang ends that measurement, not the whole sweep.
-Peak RSS is the kernel's own high-water mark (wait4's ru_maxrss), so a spike between two
-psutil samples is not missed. Finished results are kept by key, so a sweep resumes.
+Peak RSS is the kernel's own high-water mark of the child's address space (VmHWM), which the
+child reads as it ends, so a spike between two psutil samples is not missed. (wait4's
+ru_maxrss would not do: Linux carries the parent's RSS at fork into it, so a child of a large
+process, such as the pipeline after training, would report the parent's size.) A child that
+dies before reporting gets the largest psutil sample instead. Finished results are kept by
+key, so a sweep resumes.
 """
 
 from __future__ import annotations
@@ -34,23 +38,23 @@ class ChildOutcome:
     rss_samples: list[tuple[float, int]] = field(default_factory=list)  # (unix time, bytes)
 
 
-def _sample_until_exit(process: subprocess.Popen, timeout_s: float) -> tuple[int | None, Any, list]:
-    """(wait status or None on timeout, rusage, [(unix time, rss bytes)])."""
+def _sample_until_exit(process: subprocess.Popen, timeout_s: float) -> tuple[int | None, list]:
+    """(wait status or None on timeout, [(unix time, rss bytes)])."""
     import psutil
 
     watched = psutil.Process(process.pid)
     samples: list[tuple[float, int]] = []
     deadline = time.monotonic() + timeout_s
     while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
         if pid == process.pid:
             process.returncode = os.waitstatus_to_exitcode(status)
-            return status, usage, samples
+            return status, samples
         if time.monotonic() > deadline:
             process.kill()
-            _, _, usage = os.wait4(process.pid, 0)
+            os.waitpid(process.pid, 0)
             process.returncode = -9
-            return None, usage, samples
+            return None, samples
         with contextlib.suppress(psutil.Error):
             samples.append((time.time(), watched.memory_info().rss))
         time.sleep(SAMPLE_INTERVAL_S)
@@ -68,8 +72,8 @@ def run_child(module: str, payload: dict[str, Any], timeout_s: float) -> ChildOu
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
-            status, usage, samples = _sample_until_exit(process, timeout_s)
-        peak = round(usage.ru_maxrss / 1024, 1)
+            status, samples = _sample_until_exit(process, timeout_s)
+        peak = round(max((rss for _, rss in samples), default=0) / 2**20, 1)
         if status is None:
             return ChildOutcome(
                 "timeout", peak, error=f"did not finish in {timeout_s:.0f} s", rss_samples=samples
@@ -81,14 +85,27 @@ def run_child(module: str, payload: dict[str, Any], timeout_s: float) -> ChildOu
             return ChildOutcome(
                 "crashed" if crashed else "failed", peak, error=f"{how}: {tail[0]}", rss_samples=samples
             )
-        return ChildOutcome("ok", peak, json.loads(out_path.read_text(encoding="utf-8")), rss_samples=samples)
+        result = json.loads(out_path.read_text(encoding="utf-8"))
+        peak = result.pop("_peak_rss_mib", None) or peak
+        return ChildOutcome("ok", peak, result, rss_samples=samples)
+
+
+def own_peak_rss_mib() -> float | None:
+    """This process's RSS high-water mark since exec (VmHWM), where /proc has it."""
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None
+    for line in status.read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def child_main(run: Callable[[dict[str, Any]], dict[str, Any]], argv: list[str]) -> int:
-    """The child's side: read the payload, run, write the result."""
+    """The child's side: read the payload, run, write the result with its peak RSS."""
     payload_path, out_path = Path(argv[0]), Path(argv[1])
     result = run(json.loads(payload_path.read_text(encoding="utf-8")))
-    out_path.write_text(json.dumps(result), encoding="utf-8")
+    out_path.write_text(json.dumps({**result, "_peak_rss_mib": own_peak_rss_mib()}), encoding="utf-8")
     return 0
 
 

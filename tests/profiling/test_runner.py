@@ -34,6 +34,17 @@ def test_a_configuration_measures_latency_rates_and_memory(quick_spec):
     assert len(record["latency_p50_per_repeat_s"]) == 2
 
 
+def test_peak_rss_is_the_childs_own_not_the_parents(quick_spec):
+    """Linux carries a parent's RSS at fork into the child's ru_maxrss; the report must not."""
+    ballast = bytearray(1024 * 2**20)
+    for offset in range(0, len(ballast), 4096):  # touch every page: 1 GiB resident in the parent
+        ballast[offset] = 1
+    record = run_configuration(quick_spec, timeout_s=300)
+    assert record["status"] == "ok"
+    assert 50 < record["peak_rss_mib"] < 900
+    del ballast
+
+
 def test_a_failing_configuration_is_recorded_not_raised(tmp_path, embedded_model):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\0" * 64)
