@@ -32,10 +32,10 @@ def example_rows(count: int = 4) -> list[list[str]]:
 
 def default_service(extra_models: list[Path] | None = None) -> QAService:
     """The given GGUFs, else the embedded model plus every GGUF under models/ and export/."""
-    from edgeqa.models.registry import discover_models
+    from edgeqa.models.registry import discover_models, exported_sources
 
     paths = extra_models or discover_models()
-    return QAService(model_choices(paths))
+    return QAService(model_choices(paths, exported_sources()))
 
 
 def build_app(service: QAService, concurrency: int = 1, queue_size: int = 64):

@@ -69,6 +69,10 @@ def test_only_listed_models_can_be_chosen(service, normandy):
 def test_model_names_stay_unique():
     choices = model_choices([Path("a/m.gguf"), Path("b/m.gguf"), Path("b/n.gguf")])
     assert list(choices) == ["m", "b/m", "n"]
+    exported = model_choices(
+        [Path("export/run-Q4_K_M.gguf")], {Path("export/run-Q4_K_M.gguf").resolve(): "run"}
+    )
+    assert list(exported) == ["run-Q4_K_M (from run)"]
 
 
 def test_concurrent_requests_share_one_loaded_model(service, normandy):
