@@ -97,8 +97,8 @@ def replay(model: Path, threads: int, questions: int, max_answer_tokens: int = 3
 
 def scrub(text: str, models: list[Path]) -> str:
     """Keep file names, drop the folders they live in on this machine."""
-    for model in models:
-        text = text.replace(str(model.parent) + "/", "")
+    for folder in {str(m.parent) for m in models} | {str(BUNDLED_SAMPLE.parent)}:
+        text = text.replace(folder + "/", "")
     return text
 
 
