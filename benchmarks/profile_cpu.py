@@ -8,7 +8,8 @@
      empty cache), median of 3;
    - a replay of the profiled workload: the same questions' prompts decoded as one batch, then
      their greedy answers decoded token by token at their real positions.
-   The profiler's rates are checked against the replay (target: within 10%); pp512/tg128 show
+   Each GGUF's direct timings run right after its profile. The profiler's rates are checked
+   against the replay (target: within 10%); pp512/tg128 show
    how far a synthetic benchmark is from what a QA user gets (shorter prompts, generation at
    the depth of the prompt).
 
@@ -123,19 +124,28 @@ def main() -> None:
         specs += [ProfileSpec("transformers", base, dtype=d, **common) for d in ("fp32", "bf16")]
         models.append(Path(base))
     work = Path(args.work)
-    records = run_profile(
-        specs, work, timeout_s=3600, on_done=lambda r, cached: print(r["label"], r["status"])
-    )
+    direct: dict[str, tuple[dict, dict]] = {}
+
+    def measure_directly(record: dict, cached: bool) -> None:
+        """Right after each GGUF's profile, so both see the machine in the same state."""
+        print(record["label"], record["status"], "(kept)" if cached else "")
+        if record["spec"]["backend"] == "llama.cpp" and record["status"] == "ok":
+            model = Path(record["spec"]["model"])
+            direct[record["label"]] = (
+                llama_bench(model, args.threads),
+                replay(model, args.threads, args.questions),
+            )
+
+    records = run_profile(specs, work, timeout_s=3600, on_done=measure_directly)
     system = system_report()
     write_report(records, system, work)
 
     agreement = []
     for record in records:
-        if record["spec"]["backend"] != "llama.cpp" or record["status"] != "ok":
+        if record["label"] not in direct:
             continue
         model = Path(record["spec"]["model"])
-        bench = llama_bench(model, args.threads)
-        replayed = replay(model, args.threads, args.questions)
+        bench, replayed = direct[record["label"]]
         agreement.append(
             {
                 "model": model.name,

@@ -86,7 +86,7 @@ def run_child(module: str, payload: dict[str, Any], timeout_s: float) -> ChildOu
                 "crashed" if crashed else "failed", peak, error=f"{how}: {tail[0]}", rss_samples=samples
             )
         result = json.loads(out_path.read_text(encoding="utf-8"))
-        peak = result.pop("_peak_rss_mib", None) or peak
+        peak = max(result.pop("_peak_rss_mib", None) or 0.0, peak)  # VmHWM, or a later sample
         return ChildOutcome("ok", peak, result, rss_samples=samples)
 
 

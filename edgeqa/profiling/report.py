@@ -58,7 +58,7 @@ def plot(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     labels = [r["label"] for r in ok]
     height = max(3.0, 0.45 * len(ok) + 1.5)
     figure, axis = plt.subplots(figsize=(9, height))
-    axis.boxplot([r["latencies_s"] for r in ok], vert=False, showfliers=True)
+    axis.boxplot([r["latencies_s"] for r in ok], orientation="horizontal", showfliers=True)
     axis.set_yticks(range(1, len(ok) + 1), labels)
     axis.set_xlabel("end-to-end latency per question (s)")
     axis.grid(axis="x", alpha=0.3)
