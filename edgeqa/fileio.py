@@ -27,3 +27,17 @@ def sha256_file(path: Path, chunk_size: int = 1 << 22) -> str:
         while block := handle.read(chunk_size):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_yaml(path: Path, kind: str):
+    """A YAML file's content; a missing or malformed file is a one-line error naming it."""
+    import yaml
+
+    from edgeqa.errors import EdgeQAError
+
+    if not path.is_file():
+        raise EdgeQAError(f"{path}: {kind} file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EdgeQAError(f"{path}: invalid YAML ({exc.__class__.__name__})") from None

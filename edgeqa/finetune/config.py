@@ -139,15 +139,10 @@ def load_config(preset: str | Path | None, overrides: dict[str, Any]) -> Finetun
     values: dict[str, Any] = {}
     known = {f.name for f in config_fields()}
     if preset is not None:
-        import yaml
+        from edgeqa.fileio import read_yaml
 
         path = Path(preset)
-        if not path.is_file():
-            raise EdgeQAError(f"{path}: config file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise EdgeQAError(f"{path}: invalid YAML ({exc.__class__.__name__})") from None
+        loaded = read_yaml(path, "config")
         if not isinstance(loaded, dict):
             raise EdgeQAError(f"{path}: expected a mapping of option: value")
         loaded.pop("pipeline", None)  # the `edgeqa pipeline` section of a preset

@@ -94,14 +94,9 @@ def load_grid(path: Path | None) -> list[dict[str, Any]]:
     """Grid entries from a YAML file (`settings: [...]`), or the built-in preset."""
     if path is None:
         return [dict(entry) for entry in PRESET]
-    import yaml
+    from edgeqa.fileio import read_yaml
 
-    if not path.is_file():
-        raise EdgeQAError(f"{path}: grid file not found")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise EdgeQAError(f"{path}: invalid YAML ({exc.__class__.__name__})") from None
+    loaded = read_yaml(path, "grid")
     settings = loaded.get("settings") if isinstance(loaded, dict) else None
     if not isinstance(settings, list) or not all(isinstance(e, dict) for e in settings) or not settings:
         raise EdgeQAError(f"{path}: expected `settings:` followed by a list of mappings")

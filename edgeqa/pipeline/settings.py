@@ -33,9 +33,9 @@ class PipelineSettings:
 
 
 def load_settings(preset: Path, overrides: dict[str, Any]) -> PipelineSettings:
-    import yaml
+    from edgeqa.fileio import read_yaml
 
-    loaded = yaml.safe_load(preset.read_text(encoding="utf-8")) or {}
+    loaded = read_yaml(preset, "config")
     section = loaded.get("pipeline") or {} if isinstance(loaded, dict) else {}
     if not isinstance(section, dict):
         raise EdgeQAError(f"{preset}: `pipeline:` must be a mapping of option: value")
