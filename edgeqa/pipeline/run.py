@@ -32,7 +32,8 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
     step(2, "export", f"{outcome} -> export/{manifest['name']}.manifest.json")
 
     files = {entry["quant"]: Path("export") / entry["file"] for entry in manifest["files"]}
-    base_gguf = Path(json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["base"]["ref"])
+    run: dict[str, Any] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    base_gguf = Path(run["base"]["ref"])
     models: dict[str, Path] = {}
     roles: dict[str, str] = {}
     if base_gguf.suffix == ".gguf":
@@ -55,7 +56,6 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
     )
     step(4, "profile", f"{len(profile)} configurations")
 
-    run: dict[str, Any] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     report = write_pipeline_report(
         out_dir,
         run,
