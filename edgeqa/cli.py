@@ -37,6 +37,13 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
         metavar="GGUF",
         help="GGUF file (repeat to compare several); default: the embedded SmolLM2-135M-Instruct",
     )
+    _add_question_inputs(parser)
+    _add_answer_policy(parser, threshold=True)
+    parser.set_defaults(handler=eval_command)
+
+
+def _add_question_inputs(parser: argparse.ArgumentParser) -> None:
+    """The questions, engine and output options shared by eval and calibrate."""
     parser.add_argument(
         "--data",
         default=None,
@@ -90,7 +97,47 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-mmap", action="store_true", help="read the model into memory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(handler=eval_command)
+
+
+def _add_answer_policy(parser: argparse.ArgumentParser, threshold: bool) -> None:
+    parser.add_argument(
+        "--decoding",
+        choices=("span", "free"),
+        default="span",
+        help="span: the answer can only be a span of the context or the abstention, enforced "
+        "while decoding; free: plain greedy decoding (default: %(default)s)",
+    )
+    if threshold:
+        parser.add_argument(
+            "--na-threshold",
+            default="auto",
+            metavar="auto|model|P",
+            help="who decides to abstain: a no-answer probability P above which the answer is "
+            "empty (below it the model must answer); auto: the threshold `edgeqa calibrate` "
+            "stored beside the GGUF, else the model; model: the model's own choice (default: auto)",
+        )
+
+
+def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import calibrate_command
+
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="find a GGUF's no-answer threshold on validation questions and store it beside it",
+        description=(
+            "Answer every validation question (the abstention forbidden), then pick the threshold "
+            "on the no-answer probability that maximises F1, as the official SQuAD 2.0 script "
+            "does, and write it to <model>.calibration.json, where eval and the demo find it "
+            "(--na-threshold auto). Use questions the model was not trained on and that you will "
+            "not report test scores on: the validation articles of the fine-tuning run."
+        ),
+        epilog="example: edgeqa calibrate --model export/smollm2-squad-Q4_K_M.gguf "
+        "--data squad-dev.json --article Normans --article 1973_oil_crisis",
+    )
+    parser.add_argument("--model", required=True, metavar="GGUF", help="the GGUF to calibrate")
+    _add_question_inputs(parser)
+    _add_answer_policy(parser, threshold=False)
+    parser.set_defaults(handler=calibrate_command)
 
 
 def _add_models(subparsers: argparse._SubParsersAction) -> None:
@@ -197,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_finetune(subparsers)
     _add_export(subparsers)
     _add_eval(subparsers)
+    _add_calibrate(subparsers)
     _add_models(subparsers)
     _add_profile(subparsers)
     _add_doctor(subparsers)
@@ -311,6 +359,7 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--queue-size", type=int, default=64, help="requests that may wait (default: %(default)s)"
     )
+    _add_answer_policy(parser, threshold=True)
     parser.set_defaults(handler=demo_command)
 
 

@@ -24,56 +24,101 @@ def _default_out(models: list[Path], data_name: str, args: argparse.Namespace) -
     return Path("runs") / "eval" / _slug(f"{model_part}-{data_name}{suffix}")
 
 
-def eval_command(args: argparse.Namespace) -> int:
+def _questions(args: argparse.Namespace):
+    """(data reference, selected examples) from the shared question options."""
     from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
-    from edgeqa.evaluation.report import markdown_table, metrics_rows, text_table
-    from edgeqa.evaluation.runner import EvalRequest, run_eval
-    from edgeqa.fileio import atomic_write_text
-    from edgeqa.models.gguf_info import read_gguf_info
-    from edgeqa.models.registry import resolve_model
-    from edgeqa.runtime.engine import EngineConfig
 
     if args.limit is not None and args.limit < 1:
         raise EdgeQAError("--limit must be at least 1")
-    models = [resolve_model(m) for m in (args.model or [None])]
-    if len({m.resolve() for m in models}) != len(models):
-        raise EdgeQAError("--model: the same model is given twice")
-    for model in models:
-        read_gguf_info(model)  # fail before any work on a bad file
     data = args.data or str(BUNDLED_SAMPLE)
     examples = select_examples(
         load_squad(data, split=args.split), articles=args.article, limit=args.limit, seed=args.seed
     )
-    engine = EngineConfig(
+    return data, examples
+
+
+def _engine_config(args: argparse.Namespace, na_threshold: float | None):
+    from edgeqa.runtime.engine import EngineConfig
+
+    return EngineConfig(
         n_ctx=args.n_ctx,
         n_threads=args.threads,
         n_batch=args.batch,
         parallel=args.parallel,
         max_answer_tokens=args.max_answer_tokens,
         use_mmap=not args.no_mmap,
+        span_constrained=args.decoding == "span",
+        na_threshold=na_threshold,
     )
+
+
+def _evaluate(args: argparse.Namespace, model: Path, data: str, examples, out: Path, na_threshold):
+    from edgeqa.evaluation.runner import EvalRequest, run_eval
+
+    return run_eval(
+        EvalRequest(
+            model=model,
+            data=data,
+            examples=examples,
+            out_dir=out,
+            engine=_engine_config(args, na_threshold),
+            too_long=args.too_long,
+            show_progress=not args.quiet,
+        )
+    )
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from edgeqa.evaluation.calibration import resolve_na_threshold
+    from edgeqa.evaluation.report import markdown_table, metrics_rows, text_table
+    from edgeqa.fileio import atomic_write_text
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import resolve_model
+
+    models = [resolve_model(m) for m in (args.model or [None])]
+    if len({m.resolve() for m in models}) != len(models):
+        raise EdgeQAError("--model: the same model is given twice")
+    for model in models:
+        read_gguf_info(model)  # fail before any work on a bad file
+    data, examples = _questions(args)
     out = Path(args.out) if args.out else _default_out(models, Path(data).stem, args)
     rows = []
     for model in models:
         model_out = out / _slug(model.stem) if len(models) > 1 else out
+        threshold = resolve_na_threshold(args.na_threshold, model, args.decoding == "span")
         print(f"edgeqa eval: {model} on {len(examples)} questions of {data} -> {model_out}")
-        metrics = run_eval(
-            EvalRequest(
-                model=model,
-                data=data,
-                examples=examples,
-                out_dir=model_out,
-                engine=engine,
-                too_long=args.too_long,
-                show_progress=not args.quiet,
-            )
-        )
+        print(f"  decoding: {args.decoding}; no-answer threshold: {threshold.value} ({threshold.reason})")
+        metrics = _evaluate(args, model, data, examples, model_out, threshold.value)
         rows.extend(metrics_rows(model.stem, metrics))
     print()
     print(text_table(rows))
     if len(models) > 1:
         atomic_write_text(out / "comparison.md", markdown_table(rows))
         print(f"\ncomparison table: {out / 'comparison.md'}")
+    return 0
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    from edgeqa.evaluation.calibration import calibration_path, write_calibration
+    from edgeqa.models.gguf_info import read_gguf_info
+
+    model = Path(args.model)
+    read_gguf_info(model)
+    data, examples = _questions(args)
+    if not any(not e.answers for e in examples) or all(not e.answers for e in examples):
+        raise EdgeQAError(f"{data}: calibration needs answerable and unanswerable questions (SQuAD 2.0)")
+    out = (
+        Path(args.out) if args.out else Path("runs") / "calibrate" / _slug(f"{model.stem}-{Path(data).stem}")
+    )
+    print(f"edgeqa calibrate: {model} on {len(examples)} questions of {data}, every one answered -> {out}")
+    metrics = _evaluate(args, model, data, examples, out, na_threshold=1.0)
+    record = write_calibration(model, args.decoding == "span", metrics)
+    official = metrics["official"]
+    print(
+        f"no-answer threshold {record['na_threshold']:.4f}: F1 {official['f1']:.2f} with every question "
+        f"answered -> best F1 {record['best_f1']:.2f} (always abstain: {metrics['always_abstain']['f1']:.2f})"
+    )
+    print(f"stored in {calibration_path(model)}; eval and demo use it with --na-threshold auto")
     return 0
 
 
@@ -291,7 +336,9 @@ def demo_command(args: argparse.Namespace) -> int:
     models = [resolve_model(m) for m in args.model or []]
     for model in models:
         read_gguf_info(model)
-    service = default_service(models)
+    service = default_service(
+        models, span_constrained=args.decoding == "span", na_threshold=args.na_threshold
+    )
     print(f"edgeqa demo: models {', '.join(service.models)}; http://{args.host}:{args.port}")
     app = build_app(service, concurrency=args.concurrency, queue_size=args.queue_size)
     app.launch(server_name=args.host, server_port=args.port, show_error=True)

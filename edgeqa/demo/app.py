@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgeqa.demo.service import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS, QAService, model_choices
 from edgeqa.errors import EdgeQAError
+from edgeqa.runtime.engine import EngineConfig
 
 TITLE = "edgeqa: extractive QA on a CPU"
 INTRO = (
@@ -30,12 +31,16 @@ def example_rows(count: int = 4) -> list[list[str]]:
     return [[e.context, e.question] for e in answerable + unanswerable]
 
 
-def default_service(extra_models: list[Path] | None = None) -> QAService:
-    """The given GGUFs, else the embedded model plus every GGUF under models/ and export/."""
+def default_service(
+    extra_models: list[Path] | None = None, span_constrained: bool = True, na_threshold: str = "auto"
+) -> QAService:
+    """The given GGUFs, else the embedded model plus every GGUF under models/ and export/;
+    span-constrained answers and each model's calibrated threshold unless told otherwise."""
     from edgeqa.models.registry import discover_models, exported_sources
 
     paths = extra_models or discover_models()
-    return QAService(model_choices(paths, exported_sources()))
+    config = EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48, span_constrained=span_constrained)
+    return QAService(model_choices(paths, exported_sources()), config, na_threshold)
 
 
 def build_app(service: QAService, concurrency: int = 1, queue_size: int = 64):

@@ -6,6 +6,7 @@ cannot make the app open an arbitrary file.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.evaluation.calibration import resolve_na_threshold
 from edgeqa.prompts import parse_answer, qa_messages
 from edgeqa.runtime.engine import EngineConfig, QAEngine, StreamTimings
 
@@ -76,11 +78,15 @@ def check_inputs(context: str, question: str) -> tuple[str, str]:
 class QAService:
     """One engine per model, loaded on first use and shared by every request."""
 
-    def __init__(self, models: dict[str, Path], config: EngineConfig | None = None):
+    def __init__(
+        self, models: dict[str, Path], config: EngineConfig | None = None, na_threshold: str = "model"
+    ):
+        """`na_threshold` as eval's --na-threshold (auto | model | P), resolved per model."""
         if not models:
             raise EdgeQAError("the demo found no GGUF model; pass --model PATH.gguf")
         self.models = models
         self.config = config or EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48)
+        self.na_threshold = na_threshold
         self._engines: dict[str, QAEngine] = {}
         self._locks = {name: threading.Lock() for name in models}
         self._loading = threading.Lock()
@@ -94,7 +100,10 @@ class QAService:
             raise EdgeQAError(f"Unknown model {name!r}; choose one of: {', '.join(self.models)}")
         with self._loading:
             if name not in self._engines:
-                self._engines[name] = QAEngine(self.models[name], self.config)
+                path = self.models[name]
+                threshold = resolve_na_threshold(self.na_threshold, path, self.config.span_constrained)
+                config = dataclasses.replace(self.config, na_threshold=threshold.value)
+                self._engines[name] = QAEngine(path, config)
             return self._engines[name]
 
     def answer(self, context: str, question: str, model: str | None = None) -> Iterator[Reply]:
@@ -110,7 +119,7 @@ class QAService:
             timings = StreamTimings()
             text = ""
             waited_s = time.perf_counter() - started  # queue for the model + tokenization
-            for piece in engine.stream(prompt, timings):
+            for piece in engine.stream(prompt, timings, context=context):
                 text += piece
                 yield Reply(answer=text, done=False)
         shown, abstained = shown_answer(text)

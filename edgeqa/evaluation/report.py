@@ -23,14 +23,28 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def answer_policy(metrics: dict[str, Any]) -> str:
+    """How the answers were decoded and who decided to abstain, e.g. "span, na>0.042"."""
+    decoding = "span" if metrics.get("span_constrained") else "free"
+    threshold = metrics.get("na_threshold")
+    return decoding if threshold is None else f"{decoding}, na>{threshold:.3g}"
+
+
 def metrics_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
     """Two rows per model: its scores, and the always-abstain baseline on the same questions."""
     official, baseline = metrics["official"], metrics["always_abstain"]
     speed = metrics["this_session"].get("questions_per_s")
     return [
-        [name, _cell(official["total"]), *(_cell(official.get(k)) for _, k in COLUMNS), _cell(speed)],
+        [
+            name,
+            answer_policy(metrics),
+            _cell(official["total"]),
+            *(_cell(official.get(k)) for _, k in COLUMNS),
+            _cell(speed),
+        ],
         [
             "  always abstain",
+            "",
             "",
             *(_cell(baseline.get(k)) for _, k in COLUMNS[:4]),
             "-",
@@ -40,15 +54,18 @@ def metrics_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+HEADER = ["model", "answers", "questions", *(label for label, _ in COLUMNS), "q/s"]
+
+
 def markdown_table(rows: Sequence[Sequence[str]]) -> str:
-    header = ["model", "questions", *(label for label, _ in COLUMNS), "q/s"]
+    header = HEADER
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> str:
-    header = ["model", "questions", *(label for label, _ in COLUMNS), "q/s"]
+    header = HEADER
     table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(

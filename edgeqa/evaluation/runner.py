@@ -49,6 +49,8 @@ def _fingerprint(request: EvalRequest, model_sha256: str) -> dict[str, Any]:
         "questions": len(request.examples),
         "prompt_sha256": hashlib.sha256(SYSTEM_PROMPT.encode()).hexdigest(),
         "max_answer_tokens": request.engine.max_answer_tokens,
+        "span_constrained": request.engine.span_constrained,
+        "na_threshold": request.engine.na_threshold,
         "too_long": request.too_long,
     }
 
@@ -128,7 +130,9 @@ def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: in
             dynamic_ncols=True,
         ) as bar:
             for group in plan_groups(engine, [e.context for e in kept_examples], kept_prompts):
-                generations = engine.generate_group([kept_prompts[i] for i in group])
+                generations = engine.generate_group(
+                    [kept_prompts[i] for i in group], [kept_examples[i].context for i in group]
+                )
                 writer.write(
                     {
                         "id": kept_examples[i].qid,
@@ -169,6 +173,8 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
         "model_sha256": model_sha256,
         "quant": info.file_type,
         "data": request.data,
+        "span_constrained": request.engine.span_constrained,
+        "na_threshold": request.engine.na_threshold,
         "official": evaluate(golds, predictions, na_probs),
         "always_abstain": always_abstain_baseline(golds),
         "skipped_too_long": sum(1 for e in request.examples if records[e.qid].get("skipped")),

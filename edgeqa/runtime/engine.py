@@ -22,6 +22,7 @@ import numpy as np
 from edgeqa.errors import EdgeQAError
 from edgeqa.models.gguf_info import read_gguf_info
 from edgeqa.prompts import ABSTAIN
+from edgeqa.runtime.constraints import FreeChooser, SpanChooser, VocabIndex
 
 PREFIX_SEQ = 0  # sequence holding the cached shared prefix; questions use 1..parallel
 
@@ -61,11 +62,15 @@ class EngineConfig:
     max_answer_tokens: int = 32
     use_mmap: bool = True
     rope: RopeSettings = RopeSettings()
+    span_constrained: bool = False  # the answer must be a span of the context or the abstention
+    na_threshold: float | None = None  # abstain when the no-answer probability exceeds it; else answer
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_threads", "n_batch", "parallel", "max_answer_tokens"):
             if getattr(self, name) < 1:
                 raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
+            raise EdgeQAError(f"--na-threshold must be a probability in [0, 1], not {self.na_threshold}")
 
 
 @dataclass
@@ -143,7 +148,7 @@ class QAEngine:
         self._cached_prefix: list[int] = []
         self.stats = EngineStats()
         self._formatter = self._chat_formatter()
-        self.abstain_token = self.tokenize(ABSTAIN, special=False)[0]
+        self._vocab_index: VocabIndex | None = None
 
     # --- resources -------------------------------------------------------------------------
     def close(self) -> None:
@@ -199,6 +204,38 @@ class QAEngine:
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._llama_cpp.llama_vocab_is_eog(self._model.vocab, token))
+
+    # --- answer policy ---------------------------------------------------------------------
+    @property
+    def vocab_index(self) -> VocabIndex:
+        """Every token's bytes (built on first use: about 0.2 s for a 49K vocabulary)."""
+        if self._vocab_index is None:
+            self._vocab_index = VocabIndex(
+                [self.detokenize_bytes(t) for t in range(self.n_vocab)], self.is_end_of_generation
+            )
+            self._abstain_tokens = self._vocab_index.abstention_starts(ABSTAIN)
+        return self._vocab_index
+
+    def _chooser(self, context: str | None) -> FreeChooser | SpanChooser:
+        index = self.vocab_index
+        if not self.config.span_constrained:
+            return FreeChooser(self._abstain_tokens)
+        if context is None:
+            raise ValueError("span-constrained decoding needs the context of every prompt")
+        return SpanChooser(index, context, ABSTAIN, self._abstain_tokens)
+
+    def _start_answer(
+        self, logits: np.ndarray, context: str | None
+    ) -> tuple[FreeChooser | SpanChooser, float, bool]:
+        """(chooser, no-answer probability, abstain now): with --na-threshold the threshold
+        decides, and an answer below it may not be the abstention."""
+        chooser = self._chooser(context)
+        na_prob = chooser.na_prob(logits)
+        threshold = self.config.na_threshold
+        if threshold is None:
+            return chooser, na_prob, False
+        chooser.forbid_abstention()
+        return chooser, na_prob, na_prob > threshold
 
     # --- decoding --------------------------------------------------------------------------
     def _decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
@@ -256,11 +293,16 @@ class QAEngine:
         return np.stack(rows)
 
     def stream(
-        self, prompt: Sequence[int], timings: StreamTimings | None = None, reuse_prefix: bool = True
+        self,
+        prompt: Sequence[int],
+        timings: StreamTimings | None = None,
+        reuse_prefix: bool = True,
+        context: str | None = None,
     ) -> Iterator[str]:
         """Greedy answer to one prompt, yielded piece by piece as it is generated (for a chat UI
         and for latency profiling). With reuse_prefix, the tokens it shares with the previous
-        prompt (the system prompt, a repeated context) stay cached and are not decoded again."""
+        prompt (the system prompt, a repeated context) stay cached and are not decoded again.
+        `context` is needed when the engine decodes span-constrained."""
         timings = timings if timings is not None else StreamTimings()
         started = time.perf_counter()
         if len(prompt) + self.config.max_answer_tokens > self.config.n_ctx:
@@ -278,13 +320,18 @@ class QAEngine:
         timings.prompt_tokens = len(prompt)
         timings.prefill_tokens = self.stats.prompt_tokens_decoded - before + 1
         timings.prefill_s = time.perf_counter() - started
-        timings.na_prob = abstention_probability(logits, self.abstain_token)
+        chooser, timings.na_prob, abstain = self._start_answer(logits, context)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         try:
+            if abstain:
+                timings.first_token_s = time.perf_counter() - started
+                yield ABSTAIN
+                return
             for step in range(self.config.max_answer_tokens):
-                token = int(np.argmax(logits))
+                token = chooser.choose(logits)
                 if self.is_end_of_generation(token):
                     break
+                chooser.advance(token)
                 if step == 0:
                     timings.first_token_s = time.perf_counter() - started
                 timings.generated_tokens += 1
@@ -329,8 +376,11 @@ class QAEngine:
         shared = common_prefix_length(prompts, keep_one=True)
         return shared + sum(len(p) - shared + self.config.max_answer_tokens for p in prompts)
 
-    def generate_group(self, prompts: Sequence[Sequence[int]]) -> list[Generation]:
-        """Greedy answers for prompts decoded together (at most `parallel`, sharing a prefix)."""
+    def generate_group(
+        self, prompts: Sequence[Sequence[int]], contexts: Sequence[str] | None = None
+    ) -> list[Generation]:
+        """Greedy answers for prompts decoded together (at most `parallel`, sharing a prefix).
+        `contexts` (one per prompt) are needed when the engine decodes span-constrained."""
         if not 0 < len(prompts) <= self.config.parallel:
             raise ValueError(f"a group holds 1..{self.config.parallel} prompts, got {len(prompts)}")
         started = time.perf_counter()
@@ -347,16 +397,20 @@ class QAEngine:
         self.stats.prompt_tokens_decoded += len(entries)
 
         generated: list[list[int]] = [[] for _ in prompts]
-        na_probs = [abstention_probability(row, self.abstain_token) for row in logits]
-        finished_at = [0.0] * len(prompts)
-        active = list(range(len(prompts)))
+        starts = [self._start_answer(row, contexts[i] if contexts else None) for i, row in enumerate(logits)]
+        choosers = [chooser for chooser, _, _ in starts]
+        abstained = [abstain for _, _, abstain in starts]
+        finished_at = [time.perf_counter() - started if a else 0.0 for a in abstained]
+        active = [i for i, abstain in enumerate(abstained) if not abstain]
+        logits = [logits[i] for i in active]
         while active:
             step = []
             for index, row in zip(active, logits, strict=True):
-                token = int(np.argmax(row))
+                token = choosers[index].choose(row)
                 done = self.is_end_of_generation(token)
                 if not done:
                     generated[index].append(token)
+                    choosers[index].advance(token)
                 if done or len(generated[index]) >= self.config.max_answer_tokens:
                     finished_at[index] = time.perf_counter() - started
                 else:
@@ -371,14 +425,14 @@ class QAEngine:
                 self.stats.step_sequences += len(entries)
         return [
             Generation(
-                text=self.detokenize(tokens),
+                text=ABSTAIN if abstain else self.detokenize(tokens),
                 prompt_tokens=len(prompt),
                 generated_tokens=len(tokens),
                 na_prob=na_prob,
                 latency_s=latency,
             )
-            for prompt, tokens, na_prob, latency in zip(
-                prompts, generated, na_probs, finished_at, strict=True
+            for prompt, tokens, (_, na_prob, abstain), latency in zip(
+                prompts, generated, starts, finished_at, strict=True
             )
         ]
 
@@ -410,10 +464,3 @@ def common_prefix_length(sequences: Sequence[Sequence[int]], keep_one: bool = Fa
     while length < limit and all(s[length] == first[length] for s in sequences):
         length += 1
     return length
-
-
-def abstention_probability(logits: np.ndarray, abstain_token: int) -> float:
-    """Softmax probability of the abstention's first token: the no-answer score for SQuAD v2."""
-    shifted = logits.astype(np.float64) - float(np.max(logits))
-    weights = np.exp(shifted)
-    return float(weights[abstain_token] / weights.sum())

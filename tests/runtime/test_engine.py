@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from edgeqa.data.squad import load_squad
-from edgeqa.prompts import qa_messages
+from edgeqa.prompts import ABSTAIN, qa_messages
 from edgeqa.runtime.engine import (
     EngineConfig,
     QAEngine,
     StreamTimings,
-    abstention_probability,
     common_prefix_length,
 )
 
@@ -49,11 +48,6 @@ def test_common_prefix_length():
     assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
     assert common_prefix_length([[1, 2], [1, 2]], keep_one=True) == 1
     assert common_prefix_length([]) == 0
-
-
-def test_abstention_probability_is_a_softmax_entry():
-    logits = np.array([0.0, np.log(3.0)], dtype=np.float32)
-    assert abstention_probability(logits, 1) == pytest.approx(0.75)
 
 
 def test_prompt_uses_the_gguf_chat_template(engine):
@@ -179,3 +173,36 @@ def test_rope_settings_change_the_model_only_when_asked(embedded_f16, paragraph_
     default = nll(RopeSettings())
     assert nll(RopeSettings(scaling="none")) == pytest.approx(default, rel=1e-3)
     assert nll(RopeSettings(scaling="linear", freq_scale=0.25)) > default * 1.05  # squeezed positions hurt
+
+
+@pytest.fixture(scope="module")
+def paragraph(examples):
+    return [e for e in examples if e.context == examples[0].context][:6]
+
+
+def span_engine(model, **policy):
+    return QAEngine(
+        model, EngineConfig(n_ctx=4096, parallel=8, max_answer_tokens=24, span_constrained=True, **policy)
+    )
+
+
+def test_span_constrained_answers_are_context_spans(embedded_model, paragraph, paragraph_prompts):
+    context = paragraph[0].context
+    with span_engine(embedded_model) as engine:
+        group = engine.generate_group(paragraph_prompts, [context] * len(paragraph_prompts))
+        streamed = ["".join(engine.stream(p, context=context)) for p in paragraph_prompts]
+    assert [g.text for g in group] == streamed
+    for generation in group:
+        assert generation.text == ABSTAIN or (generation.text.strip() and generation.text in context)
+        assert 0.0 <= generation.na_prob <= 1.0
+
+
+def test_threshold_decides_the_abstention(embedded_model, paragraph, paragraph_prompts):
+    contexts = [paragraph[0].context] * len(paragraph_prompts)
+    with span_engine(embedded_model, na_threshold=1.0) as always_answer:
+        answered = always_answer.generate_group(paragraph_prompts, contexts)
+    with span_engine(embedded_model, na_threshold=0.0) as always_abstain:
+        abstained = always_abstain.generate_group(paragraph_prompts, contexts)
+    assert all(g.text != ABSTAIN and g.text in contexts[0] and g.generated_tokens for g in answered)
+    assert all(g.text == ABSTAIN and g.generated_tokens == 0 for g in abstained)
+    assert [g.na_prob for g in answered] == pytest.approx([g.na_prob for g in abstained])
