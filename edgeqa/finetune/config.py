@@ -79,6 +79,10 @@ class FinetuneConfig:
     """Stop after this many evaluations without a better validation loss (0: never)."""
     save_every: int = 25
     """Checkpoint every N steps for --resume."""
+    answerable_share: float = 0.0
+    """Share of answerable questions in the training data, sampled down to it (0: as given)."""
+    neftune_alpha: float = 0.0
+    """NEFTune noise on the input embeddings while training (0: off; 5 is the paper's default)."""
     seed: int = 0
     """Seed for the split, the data order and the adapter initialisation."""
     report_to: str = "none"
@@ -100,6 +104,8 @@ class FinetuneConfig:
             (self.lora_r > 0 and self.lora_alpha > 0, "lora_r and lora_alpha must be positive"),
             (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
             (self.learning_rate > 0, "learning_rate must be positive"),
+            (0 <= self.answerable_share <= 1, "answerable_share must be in [0, 1]"),
+            (self.neftune_alpha >= 0, "neftune_alpha must be >= 0"),
             (
                 min(self.max_steps, self.batch_size, self.grad_accum, self.max_length) > 0,
                 "max_steps, batch_size, grad_accum and max_length must be positive",

@@ -71,6 +71,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     from edgeqa.finetune.base_model import resolve_base
     from edgeqa.finetune.examples import encode_examples
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, gguf_shape
+    from edgeqa.finetune.recipe import rebalance_answerable
     from edgeqa.finetune.trainer import Trainer
 
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes files
@@ -91,6 +92,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         print(f"edgeqa finetune: estimated memory {estimate.total_gib:.1f} GiB")
 
     source, train, val, test = _load_splits(config)
+    train = rebalance_answerable(train, config.answerable_share, config.seed)
     torch.manual_seed(config.seed)
     model, tokenizer = BUILDERS[choice.name](config, base)
     train_encoded, dropped = encode_examples(tokenizer, train, config.max_length)
@@ -101,7 +103,8 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     if not val_encoded:
         raise EdgeQAError(f"{source}: no validation example; check --split or --val-data")
     print(
-        f"edgeqa finetune: {len(train_encoded)} training questions ({dropped} longer than "
+        f"edgeqa finetune: {len(train_encoded)} training questions "
+        f"({sum(bool(e.answers) for e in train) / len(train):.0%} answerable; {dropped} longer than "
         f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
         f"{len(test)} held out for testing"
     )

@@ -145,6 +145,9 @@ class Trainer:
         self.show_progress = show_progress
         self.dist = Distributed()
         self.parameters = [p for p in model.parameters() if p.requires_grad]
+        from edgeqa.finetune.recipe import add_neftune_noise
+
+        add_neftune_noise(model, config.neftune_alpha)
         self.optimizer = torch.optim.AdamW(
             self.parameters, lr=config.learning_rate, weight_decay=config.weight_decay
         )

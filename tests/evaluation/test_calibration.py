@@ -1,0 +1,76 @@
+"""`edgeqa calibrate` then `edgeqa eval --na-threshold auto`, through the real CLI on the
+embedded model, plus the rules for when a stored threshold applies."""
+
+import json
+import os
+
+import pytest
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.evaluation.calibration import calibration_path, resolve_na_threshold, stored_threshold
+from tests.helpers import run_cli
+
+FAST = ("--max-answer-tokens", "12", "--quiet", "--limit", "16", "--seed", "1")
+
+
+@pytest.fixture(scope="module")
+def calibrated(embedded_model, tmp_path_factory):
+    from tests.conftest import ASSETS
+
+    folder = tmp_path_factory.mktemp("calibrated")
+    model = folder / "model.gguf"
+    os.symlink(embedded_model, model)  # the calibration file lands beside this name
+    data = ASSETS / "squad_v2_tiny.json"
+    result = run_cli(
+        "calibrate", "--model", str(model), "--data", str(data), "--out", str(folder / "cal"), *FAST
+    )
+    assert result.returncode == 0, result.stderr
+    return model, data, folder, result
+
+
+def test_calibration_stores_the_best_f1_threshold(calibrated):
+    model, _, folder, result = calibrated
+    record = json.loads(calibration_path(model).read_text())
+    metrics = json.loads((folder / "cal" / "metrics.json").read_text())
+    assert record["na_threshold"] == metrics["official"]["best_f1_thresh"]
+    assert record["span_constrained"] is True and metrics["na_threshold"] == 1.0
+    assert metrics["official"]["NoAns_f1"] == 0.0  # every question was answered
+    assert record["best_f1"] >= metrics["always_abstain"]["f1"]
+    assert "stored in" in result.stdout
+
+
+def test_eval_applies_the_stored_threshold(calibrated):
+    model, data, folder, _ = calibrated
+    result = run_cli("eval", "--model", str(model), "--data", str(data), "--out", str(folder / "eval"), *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "calibrated in model.calibration.json" in result.stdout
+    metrics = json.loads((folder / "eval" / "metrics.json").read_text())
+    record = json.loads(calibration_path(model).read_text())
+    assert metrics["na_threshold"] == record["na_threshold"]
+    # the forced answers are the calibration's, so F1 lands on best F1 (give or take a
+    # question whose quantized answer shifts with the batch it was decoded in)
+    one_question = 100 / 16
+    assert metrics["official"]["f1"] == pytest.approx(record["best_f1"], abs=2 * one_question)
+
+
+def test_a_stored_threshold_applies_only_to_its_file_and_decoding(calibrated, tmp_path):
+    model, *_ = calibrated
+    assert stored_threshold(model, span_constrained=True).value is not None
+    assert stored_threshold(model, span_constrained=False).value is None
+    other = tmp_path / "model.gguf"
+    other.write_bytes(b"GGUF another file")
+    calibration_path(other).write_text(calibration_path(model).read_text())
+    assert "another version" in stored_threshold(other, span_constrained=True).reason
+
+
+def test_threshold_option_values(tmp_path):
+    model = tmp_path / "m.gguf"
+    assert resolve_na_threshold("auto", model, True).value is None
+    assert resolve_na_threshold("model", model, True).value is None
+    assert resolve_na_threshold("0.25", model, True).value == 0.25
+    for bad in ("1.5", "-0.1", "often"):
+        with pytest.raises(EdgeQAError, match="--na-threshold"):
+            resolve_na_threshold(bad, model, True)
+    calibration_path(model).write_text("{}")
+    with pytest.raises(EdgeQAError, match="not a calibration file"):
+        resolve_na_threshold("auto", model, True)
