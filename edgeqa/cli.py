@@ -39,6 +39,24 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_question_inputs(parser)
     _add_answer_policy(parser, threshold=True)
+    endpoint = parser.add_argument_group(
+        "OpenAI-compatible endpoint",
+        "a hosted model or a llama.cpp server as one more row, same prompt and scoring",
+    )
+    endpoint.add_argument("--endpoint", metavar="URL", help="API base URL, e.g. http://127.0.0.1:8000/v1")
+    endpoint.add_argument("--endpoint-model", metavar="NAME", help="model name the endpoint serves")
+    endpoint.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the API key (default: %(default)s; unset: no key sent)",
+    )
+    endpoint.add_argument(
+        "--rate-limit", type=float, default=0.0, metavar="RPM", help="requests per minute (default: no limit)"
+    )
+    endpoint.add_argument(
+        "--retries", type=int, default=4, help="retries with exponential backoff (default: %(default)s)"
+    )
     parser.set_defaults(handler=eval_command)
 
 

@@ -17,8 +17,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
 
 
-def _default_out(models: list[Path], data_name: str, args: argparse.Namespace) -> Path:
-    model_part = models[0].stem if len(models) == 1 else "compare"
+def _default_out(names: list[str], data_name: str, args: argparse.Namespace) -> Path:
+    model_part = names[0] if len(names) == 1 else "compare"
     suffix = f"-n{args.limit}" if args.limit else ""
     suffix += f"-s{args.seed}" if args.seed is not None and args.limit else ""
     return Path("runs") / "eval" / _slug(f"{model_part}-{data_name}{suffix}")
@@ -52,19 +52,44 @@ def _engine_config(args: argparse.Namespace, na_threshold: float | None):
     )
 
 
-def _evaluate(args: argparse.Namespace, model: Path, data: str, examples, out: Path, na_threshold):
+def _evaluate(
+    args: argparse.Namespace, model: Path | None, data: str, examples, out: Path, na_threshold, endpoint=None
+):
+    import dataclasses
+
     from edgeqa.evaluation.runner import EvalRequest, run_eval
 
+    engine = _engine_config(args, na_threshold)
+    if endpoint is not None:  # an endpoint decodes freely and decides its own abstentions
+        engine = dataclasses.replace(engine, span_constrained=False, na_threshold=None)
     return run_eval(
         EvalRequest(
             model=model,
             data=data,
             examples=examples,
             out_dir=out,
-            engine=_engine_config(args, na_threshold),
+            engine=engine,
             too_long=args.too_long,
             show_progress=not args.quiet,
+            endpoint=endpoint,
         )
+    )
+
+
+def _endpoint_config(args: argparse.Namespace):
+    """The --endpoint options as an EndpointConfig, or None without --endpoint."""
+    from edgeqa.evaluation.endpoint import EndpointConfig
+
+    if args.endpoint is None:
+        if args.endpoint_model:
+            raise EdgeQAError("--endpoint-model needs --endpoint URL")
+        return None
+    return EndpointConfig(
+        url=args.endpoint,
+        model=args.endpoint_model or "",
+        api_key_env=args.api_key_env,
+        retries=args.retries,
+        requests_per_minute=args.rate_limit,
     )
 
 
@@ -75,24 +100,33 @@ def eval_command(args: argparse.Namespace) -> int:
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.models.registry import resolve_model
 
-    models = [resolve_model(m) for m in (args.model or [None])]
+    endpoint = _endpoint_config(args)
+    default_models = [] if endpoint and not args.model else [None]
+    models = [resolve_model(m) for m in (args.model or default_models)]
     if len({m.resolve() for m in models}) != len(models):
         raise EdgeQAError("--model: the same model is given twice")
     for model in models:
         read_gguf_info(model)  # fail before any work on a bad file
     data, examples = _questions(args)
-    out = Path(args.out) if args.out else _default_out(models, Path(data).stem, args)
+    runs = len(models) + (endpoint is not None)
+    names = [m.stem for m in models] + ([_slug(endpoint.model)] if endpoint else [])
+    out = Path(args.out) if args.out else _default_out(names, Path(data).stem, args)
     rows = []
     for model in models:
-        model_out = out / _slug(model.stem) if len(models) > 1 else out
+        model_out = out / _slug(model.stem) if runs > 1 else out
         threshold = resolve_na_threshold(args.na_threshold, model, args.decoding == "span")
         print(f"edgeqa eval: {model} on {len(examples)} questions of {data} -> {model_out}")
         print(f"  decoding: {args.decoding}; no-answer threshold: {threshold.value} ({threshold.reason})")
         metrics = _evaluate(args, model, data, examples, model_out, threshold.value)
         rows.extend(metrics_rows(model.stem, metrics))
+    if endpoint is not None:
+        endpoint_out = out / _slug(f"endpoint-{endpoint.model}") if runs > 1 else out
+        print(f"edgeqa eval: {endpoint.label} on {len(examples)} questions of {data} -> {endpoint_out}")
+        metrics = _evaluate(args, None, data, examples, endpoint_out, None, endpoint)
+        rows.extend(metrics_rows(f"{endpoint.model} (endpoint)", metrics))
     print()
     print(text_table(rows))
-    if len(models) > 1:
+    if runs > 1:
         atomic_write_text(out / "comparison.md", markdown_table(rows))
         print(f"\ncomparison table: {out / 'comparison.md'}")
     return 0

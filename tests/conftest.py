@@ -56,3 +56,12 @@ def tiny_llama_dir(embedded_model, tmp_path_factory) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def endpoint_url(embedded_model):
+    """A real llama.cpp OpenAI-compatible server with the embedded model, for the whole session."""
+    from tests.helpers import llama_server
+
+    with llama_server(embedded_model) as url:
+        yield url

@@ -1,7 +1,12 @@
 """Run the real CLI in a child process, as a user would."""
 
+import contextlib
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,3 +56,31 @@ def tiny_cli_args(base_dir: Path, out_dir: Path, name: str, **overrides) -> list
         flag = "--" + key.replace("_", "-")
         args += [flag, *map(str, value)] if isinstance(value, tuple) else [flag, str(value)]
     return args
+
+
+@contextlib.contextmanager
+def llama_server(model: Path) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on a free local port; yields its API base."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/models", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"llama_cpp.server did not start: {server.stderr.read()[-2000:]}"
+                    ) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

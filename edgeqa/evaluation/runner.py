@@ -18,6 +18,7 @@ from typing import Any
 
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
+from edgeqa.evaluation.endpoint import EndpointClient, EndpointConfig
 from edgeqa.evaluation.progress_log import RecordWriter, read_records
 from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate
 from edgeqa.fileio import atomic_write_json, sha256_file
@@ -30,21 +31,29 @@ TOO_LONG_POLICIES = ("error", "skip")
 
 @dataclass(frozen=True)
 class EvalRequest:
-    """Everything that decides the predictions of a run (threads and batching do not)."""
+    """Everything that decides the predictions of a run (threads and batching do not).
+    Answers come from the GGUF `model` on llama.cpp, or from `endpoint` when it is set."""
 
-    model: Path
+    model: Path | None
     data: str
     examples: Sequence[QAExample]
     out_dir: Path
     engine: EngineConfig = field(default_factory=EngineConfig)
     too_long: str = "error"
     show_progress: bool = True
+    endpoint: EndpointConfig | None = None
+
+    @property
+    def label(self) -> str:
+        return self.endpoint.label if self.endpoint else str(self.model)
 
 
-def _fingerprint(request: EvalRequest, model_sha256: str) -> dict[str, Any]:
+def _fingerprint(request: EvalRequest, model_sha256: str | None) -> dict[str, Any]:
     ids = hashlib.sha256("\n".join(e.qid for e in request.examples).encode()).hexdigest()
     return {
         "model_sha256": model_sha256,
+        # the endpoint's model, not its URL: a restarted server on another port may resume
+        "endpoint": request.endpoint.model if request.endpoint else None,
         "questions_sha256": ids,
         "questions": len(request.examples),
         "prompt_sha256": hashlib.sha256(SYSTEM_PROMPT.encode()).hexdigest(),
@@ -55,7 +64,7 @@ def _fingerprint(request: EvalRequest, model_sha256: str) -> dict[str, Any]:
     }
 
 
-def _claim_out_dir(request: EvalRequest, model_sha256: str) -> None:
+def _claim_out_dir(request: EvalRequest, model_sha256: str | None) -> None:
     """Record what this run is, or refuse to mix a different run into the same folder."""
     config_path = request.out_dir / "eval_config.json"
     fingerprint = _fingerprint(request, model_sha256)
@@ -73,7 +82,7 @@ def _claim_out_dir(request: EvalRequest, model_sha256: str) -> None:
         config_path,
         {
             "fingerprint": fingerprint,
-            "model": str(request.model),
+            "model": request.label,
             "data": request.data,
             "engine": asdict(request.engine),
         },
@@ -148,19 +157,68 @@ def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: in
                 bar.update(len(group))
 
 
+def _ask_endpoint(request: EvalRequest, pending: Sequence[QAExample], done: int) -> None:
+    """One request per question, logged as it returns, so an interrupted run resumes."""
+    from tqdm import tqdm
+
+    assert request.endpoint is not None
+    client = EndpointClient(request.endpoint)
+    with (
+        RecordWriter(request.out_dir / "log.jsonl") as writer,
+        tqdm(
+            total=done + len(pending),
+            initial=done,
+            unit="q",
+            desc="eval",
+            disable=not request.show_progress,
+            dynamic_ncols=True,
+        ) as bar,
+    ):
+        for example in pending:
+            reply = client.chat(
+                qa_messages(example.context, example.question), request.engine.max_answer_tokens
+            )
+            prediction = parse_answer(reply.text)
+            record = {
+                "id": example.qid,
+                "prediction": prediction,
+                "raw": reply.text,
+                "na_prob": 0.0 if prediction else 1.0,  # an endpoint gives no probabilities
+                "prompt_tokens": 0,
+                "generated_tokens": reply.completion_tokens,
+                "latency_s": round(reply.latency_s, 4),
+                "attempts": reply.attempts,
+            }
+            writer.write([record])
+            bar.update(1)
+
+
+def _latency_summary(latencies: Sequence[float]) -> dict[str, float]:
+    import numpy as np
+
+    values = np.asarray(latencies, dtype=float)
+    return {f"p{q}": round(float(np.percentile(values, q)), 4) for q in (50, 95)}
+
+
 def run_eval(request: EvalRequest) -> dict[str, Any]:
     """Answer every question not yet in the log, then score; returns the metrics dict."""
     from edgeqa.models.gguf_info import read_gguf_info
 
-    info = read_gguf_info(request.model)
-    model_sha256 = sha256_file(request.model)
+    if request.endpoint is None:
+        assert request.model is not None
+        info = read_gguf_info(request.model)
+        model_sha256: str | None = sha256_file(request.model)
+        name, quant = info.name, info.file_type
+    else:
+        model_sha256, name, quant = None, request.endpoint.model, "endpoint"
     _claim_out_dir(request, model_sha256)
     log_path = request.out_dir / "log.jsonl"
     records = read_records(log_path)
     pending = [e for e in request.examples if e.qid not in records]
     started = time.perf_counter()
     if pending:
-        _answer_pending(request, pending, done=len(request.examples) - len(pending))
+        answer = _answer_pending if request.endpoint is None else _ask_endpoint
+        answer(request, pending, done=len(request.examples) - len(pending))
         records = read_records(log_path)
     elapsed = time.perf_counter() - started
 
@@ -168,10 +226,10 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
     predictions = {e.qid: records[e.qid]["prediction"] for e in request.examples}
     na_probs = {e.qid: records[e.qid]["na_prob"] for e in request.examples}
     metrics = {
-        "model": str(request.model),
-        "model_name": info.name,
+        "model": request.label,
+        "model_name": name,
         "model_sha256": model_sha256,
-        "quant": info.file_type,
+        "quant": quant,
         "data": request.data,
         "span_constrained": request.engine.span_constrained,
         "na_threshold": request.engine.na_threshold,
@@ -180,6 +238,7 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
         "skipped_too_long": sum(1 for e in request.examples if records[e.qid].get("skipped")),
         "prompt_tokens": sum(records[e.qid]["prompt_tokens"] for e in request.examples),
         "generated_tokens": sum(records[e.qid]["generated_tokens"] for e in request.examples),
+        "latency_s": _latency_summary([records[e.qid]["latency_s"] for e in request.examples]),
         "this_session": {
             "questions": len(pending),
             "wall_s": round(elapsed, 2),

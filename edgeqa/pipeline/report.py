@@ -51,15 +51,19 @@ def _plot_sizes(files: list[dict], path: Path) -> None:
 
 
 def _accuracy_rows(evals: dict[str, dict]) -> list[str]:
-    rows = ["| model | EM | F1 | HasAns F1 | NoAns F1 | best F1 (threshold) |", "|---" * 6 + "|"]
+    from edgeqa.evaluation.report import answer_policy
+
+    header = "| model | answers | EM | F1 | HasAns F1 | NoAns F1 | best F1 (threshold) |"
+    rows = [header, "|---" * 7 + "|"]
     for label, metrics in evals.items():
         o = metrics["official"]
         rows.append(
-            f"| {label} | {o['exact']:.2f} | {o['f1']:.2f} | {o.get('HasAns_f1', 0):.2f} | "
-            f"{o.get('NoAns_f1', 0):.2f} | {o['best_f1']:.2f} ({o['best_f1_thresh']:.3f}) |"
+            f"| {label} | {answer_policy(metrics)} | {o['exact']:.2f} | {o['f1']:.2f} | "
+            f"{o.get('HasAns_f1', 0):.2f} | {o.get('NoAns_f1', 0):.2f} | "
+            f"{o['best_f1']:.2f} ({o['best_f1_thresh']:.3f}) |"
         )
     abstain = next(iter(evals.values()))["always_abstain"]
-    rows.append(f"| always abstain | {abstain['exact']:.2f} | {abstain['f1']:.2f} | 0.00 | 100.00 | - |")
+    rows.append(f"| always abstain | | {abstain['exact']:.2f} | {abstain['f1']:.2f} | 0.00 | 100.00 | - |")
     return rows
 
 

@@ -18,6 +18,8 @@ class PipelineSettings:
     eval_limit: int = 200
     eval_seed: int = 0
     max_answer_tokens: int = 32
+    decoding: str = "span"  # span: answers confined to a context span; free: plain greedy
+    na_threshold: float | None = None  # None: the model decides to abstain; else abstain above it
     profile_questions: int = 10
     profile_repeats: int = 1
     transformers_baseline: bool = True
@@ -28,6 +30,10 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         if min(self.eval_limit, self.max_answer_tokens, self.profile_questions, self.profile_repeats) < 1:
             raise EdgeQAError("pipeline: eval_limit, max_answer_tokens and profile_* must be at least 1")
+        if self.decoding not in ("span", "free"):
+            raise EdgeQAError(f"pipeline: decoding must be span or free, not {self.decoding!r}")
+        if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
+            raise EdgeQAError("pipeline: na_threshold must be a probability in [0, 1] or null")
         if not self.quants:
             raise EdgeQAError("pipeline: quants must name at least one llama.cpp type")
 

@@ -83,7 +83,12 @@ def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, 
                 data=data_name,
                 examples=examples,
                 out_dir=out_dir / label,
-                engine=EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens),
+                engine=EngineConfig(
+                    n_threads=threads,
+                    max_answer_tokens=settings.max_answer_tokens,
+                    span_constrained=settings.decoding == "span",
+                    na_threshold=settings.na_threshold,
+                ),
             )
         )
     return results
