@@ -4,10 +4,12 @@ import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,21 +68,27 @@ def llama_server(model: Path) -> Iterator[str]:
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "/models", timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"llama_cpp.server did not start: {server.stderr.read()[-2000:]}"
-                    ) from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    # The server logs every request to stderr: a file, not a pipe nobody drains (a full pipe
+    # blocks the server mid-request).
+    with tempfile.TemporaryFile(mode="w+") as log:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        url = f"http://127.0.0.1:{port}/v1"
+        try:
+            _wait_until_serving(url, server, log)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen, log: IO[str]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "/models", timeout=2).close()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"llama_cpp.server did not start: {log.read()[-2000:]}") from None
+            time.sleep(0.5)

@@ -1,0 +1,135 @@
+"""Answer-quality levers side by side: recipe x decoding x abstention, on the same questions.
+
+For each fine-tuning run given: export it to Q4_K_M (skipped when already exported), calibrate
+its no-answer threshold on the run's validation articles (`edgeqa calibrate`), then evaluate on
+the same seeded sample of its held-out test articles with every decoding policy:
+free / span decoding, x the model's own abstention / the calibrated threshold.
+Everything goes through the real CLI; each step resumes where an interrupted run stopped.
+
+usage: python benchmarks/answer_levers.py --run models/smollm2-squad --run runs/recipe/lr5e-4
+writes: benchmarks/results/answer_levers.json and .md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+POLICIES = (("free", "model"), ("span", "model"), ("free", "auto"), ("span", "auto"))
+
+
+def cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "edgeqa", *args], check=True)
+
+
+def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
+    summary = json.loads((run / "run.json").read_text())
+    source = summary["data"]["source"]
+    gguf = work / "export" / f"{run.name}-Q4_K_M.gguf"
+    if not gguf.exists():
+        cli("export", str(run), "--out", str(gguf.parent), "--quant", "q4_k_m", "--threads", str(threads))
+    validation = [a for title in summary["data"]["val_articles"] for a in ("--article", title)]
+    common = ("--threads", str(threads), "--quiet")
+    rows = []
+    for decoding in ("free", "span"):
+        started = time.perf_counter()
+        cli(
+            "calibrate",
+            "--model",
+            str(gguf),
+            "--data",
+            source,
+            *validation,
+            "--decoding",
+            decoding,
+            "--out",
+            str(work / "calibrate" / f"{run.name}-{decoding}"),
+            *common,
+        )
+        calibrate_s = time.perf_counter() - started
+        for policy_decoding, threshold in POLICIES:
+            if policy_decoding != decoding:
+                continue
+            out = work / "eval" / f"{run.name}-{decoding}-{threshold}"
+            cli(
+                "eval",
+                "--model",
+                str(gguf),
+                "--data",
+                str(run / "heldout.json"),
+                "--limit",
+                str(limit),
+                "--seed",
+                "0",
+                "--decoding",
+                decoding,
+                "--na-threshold",
+                threshold,
+                "--out",
+                str(out),
+                *common,
+            )
+            metrics = json.loads((out / "metrics.json").read_text())
+            official = metrics["official"]
+            rows.append(
+                {
+                    "run": run.name,
+                    "recipe": {
+                        k: summary["config"][k]
+                        for k in ("learning_rate", "max_steps", "answerable_share", "neftune_alpha")
+                        if k in summary["config"]
+                    },
+                    "decoding": decoding,
+                    "abstention": "model"
+                    if threshold == "model"
+                    else f"threshold {metrics['na_threshold']:.3f}",
+                    "questions": official["total"],
+                    "f1": round(official["f1"], 2),
+                    "exact": round(official["exact"], 2),
+                    "HasAns_f1": round(official["HasAns_f1"], 2),
+                    "NoAns_f1": round(official["NoAns_f1"], 2),
+                    "always_abstain_f1": round(metrics["always_abstain"]["f1"], 2),
+                    "questions_per_s": metrics["this_session"]["questions_per_s"],
+                    "calibrate_s": round(calibrate_s, 1) if threshold == "auto" else None,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    header = (
+        "| run | recipe | decoding | abstention | F1 | EM | HasAns F1 | NoAns F1 | always abstain | q/s |"
+    )
+    lines = [header, "|" + "---|" * 10]
+    for r in rows:
+        recipe = ", ".join(f"{k}={v}" for k, v in r["recipe"].items())
+        cells = [r["run"], recipe, r["decoding"], r["abstention"]]
+        cells += [f"{r[k]:.2f}" for k in ("f1", "exact", "HasAns_f1", "NoAns_f1", "always_abstain_f1")]
+        lines.append("| " + " | ".join([*cells, str(r["questions_per_s"])]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="append", required=True, help="fine-tuning run folder (repeatable)")
+    parser.add_argument("--limit", type=int, default=500, help="held-out questions (seeded sample)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default="runs/answer-levers", help="exports, calibrations and evaluations")
+    args = parser.parse_args()
+    rows = [
+        row for run in args.run for row in lever_rows(Path(run), Path(args.work), args.limit, args.threads)
+    ]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "answer_levers.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (RESULTS / "answer_levers.md").write_text(markdown(rows))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
