@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeqa.data.instructions import DATA_FORMATS
 from edgeqa.errors import EdgeQAError
 
 BACKENDS = ("auto", "unsloth", "hf")
@@ -28,7 +29,9 @@ class FinetuneConfig:
     base: str = "embedded"
     """Base model: a hub id, a local HF folder, a GGUF file, or 'embedded' (SmolLM2-135M GGUF)."""
     data: str = "bundled"
-    """SQuAD .json/.jsonl, a hub id, or 'bundled' (the 2-article sample shipped with edgeqa)."""
+    """SQuAD or instruction data (.json/.jsonl or a hub id), or 'bundled' (the shipped SQuAD sample)."""
+    data_format: str = "auto"
+    """auto (from the first record), squad, alpaca, messages or sharegpt."""
     val_data: str | None = None
     """Separate validation data; without it the articles of --data are split."""
     split: tuple[float, float, float] = (0.8, 0.2, 0.0)
@@ -93,6 +96,7 @@ class FinetuneConfig:
         self.target_modules = tuple(self.target_modules)
         checks = [
             (self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+            (self.data_format in DATA_FORMATS, f"data_format must be one of {', '.join(DATA_FORMATS)}"),
             (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
             (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {', '.join(SCHEDULES)}"),
             (self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}"),

@@ -1,8 +1,9 @@
-"""Turn SQuAD questions into token sequences for training, with the shared prompt.
+"""Turn SQuAD questions and instruction conversations into token sequences for training.
 
 The prompt is rendered with the model's own chat template (the one the GGUF carries), the target
 is the first gold answer (or the abstention for unanswerable questions) plus the end-of-turn
 token, and only the target tokens carry a loss, so the model learns to answer, not to copy.
+Conversations are rendered turn by turn the same way; every assistant turn is a target.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edgeqa.data.instructions import Conversation
 from edgeqa.data.squad import QAExample
+from edgeqa.errors import EdgeQAError
 from edgeqa.prompts import ABSTAIN, qa_messages
 
 IGNORE_INDEX = -100
@@ -48,10 +51,49 @@ def encode_example(tokenizer, example: QAExample) -> TrainingExample:
     )
 
 
+def _assistant_reply_ids(tokenizer, reply: str) -> tuple[list[int], list[int]]:
+    """(ids, labels) of one rendered assistant reply: the loss stops at the end-of-turn token
+    (appended when the template has none); whatever the template adds after it carries none."""
+    eot = end_of_turn_id(tokenizer)
+    ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
+    if eot not in ids:
+        ids = [*ids, eot]
+    cut = ids.index(eot) + 1
+    return ids, ids[:cut] + [IGNORE_INDEX] * (len(ids) - cut)
+
+
+def encode_conversation(tokenizer, conversation: Conversation) -> TrainingExample:
+    """Render turn by turn with the chat template; the prefix up to each assistant turn is
+    context, the turn itself the target. Needs a template whose renderings extend each other."""
+    messages = list(conversation.messages)
+    ids: list[int] = []
+    labels: list[int] = []
+    rendered = ""
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prefix = tokenizer.apply_chat_template(messages[:i], add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        if not (prefix.startswith(rendered) and full.startswith(prefix)):
+            raise EdgeQAError(
+                f"conversation {conversation.cid}: the model's chat template renders earlier turns "
+                "differently once later turns are added; cannot tell which tokens are the reply"
+            )
+        context_ids = tokenizer(prefix[len(rendered) :], add_special_tokens=False)["input_ids"]
+        reply_ids, reply_labels = _assistant_reply_ids(tokenizer, full[len(prefix) :])
+        ids += context_ids + reply_ids
+        labels += [IGNORE_INDEX] * len(context_ids) + reply_labels
+        rendered = full
+    return TrainingExample(input_ids=ids, labels=labels)
+
+
 def encode_examples(
-    tokenizer, examples: Sequence[QAExample], max_length: int
+    tokenizer, examples: Sequence[QAExample | Conversation], max_length: int
 ) -> tuple[list[TrainingExample], int]:
     """(encoded examples that fit max_length, how many were left out for length)."""
-    encoded = [encode_example(tokenizer, e) for e in examples]
+    encoded = [
+        encode_conversation(tokenizer, e) if isinstance(e, Conversation) else encode_example(tokenizer, e)
+        for e in examples
+    ]
     kept = [e for e in encoded if len(e.input_ids) <= max_length]
     return kept, len(encoded) - len(kept)

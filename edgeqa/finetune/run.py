@@ -26,17 +26,33 @@ def _library_versions() -> dict[str, str]:
 
 
 def _load_splits(config: FinetuneConfig):
+    """(source, format, train, validation, test): SQuAD split by article, conversations by record."""
+    from edgeqa.data.instructions import load_conversations, sniff_format, split_conversations
     from edgeqa.data.splits import split_by_article
     from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
 
     source = str(BUNDLED_SAMPLE) if config.data == "bundled" else config.data
+    data_format = sniff_format(source) if config.data_format == "auto" else config.data_format
+    if data_format != "squad":
+        conversations = load_conversations(source, data_format)
+        if config.val_data:
+            return source, data_format, conversations, load_conversations(config.val_data, data_format), []
+        return source, data_format, *split_conversations(conversations, config.split, config.seed)
     examples = load_squad(source, split="train")
     if config.val_data:
-        train, test = examples, []
-        val = load_squad(config.val_data)
-    else:
-        train, val, test = split_by_article(examples, config.split, config.seed)
-    return source, train, val, test
+        return source, data_format, examples, load_squad(config.val_data), []
+    return source, data_format, *split_by_article(examples, config.split, config.seed)
+
+
+def _describe_data(data_format: str, train: list, val: list, test: list) -> dict[str, Any]:
+    if data_format != "squad":
+        return {"format": data_format, "train_conversations": len(train), "val_conversations": len(val)}
+    return {
+        "format": "squad",
+        "train_articles": sorted({e.title for e in train}),
+        "val_articles": sorted({e.title for e in val}),
+        "test_articles": sorted({e.title for e in test}),
+    }
 
 
 def _plot_losses(run_dir: Path, train: list, val: list) -> None:
@@ -91,8 +107,9 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         check_fits(estimate, psutil.virtual_memory().available / 2**30, "CPU")
         print(f"edgeqa finetune: estimated memory {estimate.total_gib:.1f} GiB")
 
-    source, train, val, test = _load_splits(config)
-    train = rebalance_answerable(train, config.answerable_share, config.seed)
+    source, data_format, train, val, test = _load_splits(config)
+    if data_format == "squad":
+        train = rebalance_answerable(train, config.answerable_share, config.seed)
     torch.manual_seed(config.seed)
     model, tokenizer = BUILDERS[choice.name](config, base)
     train_encoded, dropped = encode_examples(tokenizer, train, config.max_length)
@@ -102,9 +119,13 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         raise EdgeQAError(f"{source}: no training example fits --max-length {config.max_length}")
     if not val_encoded:
         raise EdgeQAError(f"{source}: no validation example; check --split or --val-data")
+    kind = (
+        f"questions ({sum(bool(e.answers) for e in train) / len(train):.0%} answerable; "
+        if data_format == "squad"
+        else f"{data_format} conversations ("
+    )
     print(
-        f"edgeqa finetune: {len(train_encoded)} training questions "
-        f"({sum(bool(e.answers) for e in train) / len(train):.0%} answerable; {dropped} longer than "
+        f"edgeqa finetune: {len(train_encoded)} training {kind}{dropped} longer than "
         f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
         f"{len(test)} held out for testing"
     )
@@ -112,7 +133,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_main and resume_dir is None:
         atomic_write_json(run_dir / "config.json", config_to_dict(config))
-        if test:
+        if test and data_format == "squad":
             atomic_write_json(run_dir / "heldout.json", to_official_json(test))
     trainer = Trainer(
         model,
@@ -136,12 +157,10 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         "base": base.to_dict(),
         "data": {
             "source": source,
-            "train_articles": sorted({e.title for e in train}),
-            "val_articles": sorted({e.title for e in val}),
-            "test_articles": sorted({e.title for e in test}),
+            **_describe_data(data_format, train, val, test),
             "train_questions": len(train_encoded),
             "left_out_for_length": dropped,
-            "heldout": "heldout.json" if test else None,
+            "heldout": "heldout.json" if test and data_format == "squad" else None,
         },
         "metrics": {
             "steps": state.step,

@@ -47,3 +47,40 @@ def test_examples_longer_than_max_length_are_left_out_and_counted(tokenizer, squ
     kept, dropped = encode_examples(tokenizer, examples, max_length=200)
     assert dropped > 0 and len(kept) + dropped == len(examples)
     assert all(len(e.input_ids) <= 200 for e in kept)
+
+
+def test_conversations_train_on_every_assistant_turn_only(tokenizer):
+    from edgeqa.data.instructions import load_conversations
+    from edgeqa.finetune.examples import encode_conversation
+    from tests.conftest import ASSETS
+
+    conversation = load_conversations(str(ASSETS / "sharegpt_tiny.jsonl"), "sharegpt")[1]
+    encoded = encode_conversation(tokenizer, conversation)
+    eos = tokenizer.eos_token_id
+    runs, current = [], []  # the target tokens, as contiguous runs
+    for label in encoded.labels:
+        if label != IGNORE_INDEX:
+            current.append(label)
+        elif current:
+            runs, current = [*runs, current], []
+    runs += [current] if current else []
+    assert [tokenizer.decode(run[:-1]) for run in runs] == ["Tokyo.", "Rome."]
+    assert all(run[-1] == eos for run in runs)
+    rendered = tokenizer.apply_chat_template(list(conversation.messages), tokenize=False)
+    assert tokenizer.decode(encoded.input_ids) == rendered  # the model sees exactly its template
+
+
+def test_finetune_runs_on_instruction_data(tiny_llama_dir, tmp_path):
+    """A real training run on Alpaca records through the CLI; run.json records the format."""
+    import json
+
+    from tests.conftest import ASSETS
+    from tests.helpers import run_cli, tiny_cli_args
+
+    args = tiny_cli_args(tiny_llama_dir, tmp_path, "alpaca", data=str(ASSETS / "alpaca_tiny.json"))
+    result = run_cli("finetune", *args)
+    assert result.returncode == 0, result.stderr
+    assert "alpaca conversations" in result.stdout
+    run = json.loads((tmp_path / "alpaca" / "run.json").read_text())
+    assert run["data"]["format"] == "alpaca" and run["data"]["train_conversations"] == 6
+    assert run["metrics"]["steps"] == 2 and (tmp_path / "alpaca" / "adapter" / "adapter_config.json").is_file()

@@ -1,0 +1,68 @@
+"""Instruction data: Alpaca, messages and ShareGPT records all become the same chat turns."""
+
+import json
+
+import pytest
+
+from edgeqa.data.instructions import (
+    load_conversations,
+    sniff_format,
+    split_conversations,
+)
+from edgeqa.errors import EdgeQAError
+from tests.conftest import ASSETS
+
+
+@pytest.mark.parametrize(
+    ("name", "data_format", "count"),
+    [("alpaca_tiny.json", "alpaca", 12), ("sharegpt_tiny.jsonl", "sharegpt", 6), ("messages_tiny.jsonl", "messages", 6)],
+)
+def test_each_format_is_recognised_and_loaded(name, data_format, count):
+    source = str(ASSETS / name)
+    assert sniff_format(source) == data_format
+    conversations = load_conversations(source, data_format)
+    assert len(conversations) == count
+    for conversation in conversations:
+        assert {m["role"] for m in conversation.messages} <= {"system", "user", "assistant"}
+        assert conversation.messages[-1]["role"] == "assistant"
+
+
+def test_alpaca_input_joins_the_instruction():
+    conversation = load_conversations(str(ASSETS / "alpaca_tiny.json"), "alpaca")[1]
+    assert conversation.messages == (
+        {"role": "user", "content": "Translate the phrase into French.\n\nGood morning"},
+        {"role": "assistant", "content": "Bonjour."},
+    )
+
+
+def test_sharegpt_roles_are_mapped():
+    conversation = load_conversations(str(ASSETS / "sharegpt_tiny.jsonl"), "sharegpt")[1]
+    assert [m["role"] for m in conversation.messages] == ["system", "user", "assistant", "user", "assistant"]
+
+
+def test_squad_files_are_told_apart(squad_tiny):
+    assert sniff_format(str(squad_tiny)) == "squad"
+
+
+def test_split_is_seeded_and_disjoint():
+    conversations = load_conversations(str(ASSETS / "alpaca_tiny.json"), "alpaca")
+    train, val, test = split_conversations(conversations, (0.5, 0.25, 0.25), seed=3)
+    assert (len(train), len(val), len(test)) == (6, 3, 3)
+    assert split_conversations(conversations, (0.5, 0.25, 0.25), seed=3) == (train, val, test)
+    ids = [c.cid for part in (train, val, test) for c in part]
+    assert len(set(ids)) == 12
+
+
+def test_bad_instruction_data_gets_one_line_errors(tmp_path):
+    cases = {
+        "unknown.jsonl": ('{"prompt": "x", "completion": "y"}\n', "cannot tell the data format"),
+        "broken.jsonl": ('{"messages": [}\n', "broken.jsonl:1: invalid JSON"),
+        "role.jsonl": ('{"messages": [{"role": "robot", "content": "x"}]}\n', "each turn needs a role"),
+        "noreply.json": (json.dumps([{"messages": [{"role": "user", "content": "x"}]}]), "no messages record"),
+        "object.json": (json.dumps({"rows": []}), "expected a JSON list"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(EdgeQAError, match=message):
+            load_conversations(str(path), sniff_format(str(path)))
