@@ -15,7 +15,11 @@ from tests.conftest import ASSETS
 
 @pytest.mark.parametrize(
     ("name", "data_format", "count"),
-    [("alpaca_tiny.json", "alpaca", 12), ("sharegpt_tiny.jsonl", "sharegpt", 6), ("messages_tiny.jsonl", "messages", 6)],
+    [
+        ("alpaca_tiny.json", "alpaca", 12),
+        ("sharegpt_tiny.jsonl", "sharegpt", 6),
+        ("messages_tiny.jsonl", "messages", 6),
+    ],
 )
 def test_each_format_is_recognised_and_loaded(name, data_format, count):
     source = str(ASSETS / name)
@@ -58,7 +62,7 @@ def test_bad_instruction_data_gets_one_line_errors(tmp_path):
         "unknown.jsonl": ('{"prompt": "x", "completion": "y"}\n', "cannot tell the data format"),
         "broken.jsonl": ('{"messages": [}\n', "broken.jsonl:1: invalid JSON"),
         "role.jsonl": ('{"messages": [{"role": "robot", "content": "x"}]}\n', "each turn needs a role"),
-        "noreply.json": (json.dumps([{"messages": [{"role": "user", "content": "x"}]}]), "no messages record"),
+        "noreply.json": (json.dumps([{"messages": [{"role": "user", "content": "x"}]}]), "no messages rec"),
         "object.json": (json.dumps({"rows": []}), "expected a JSON list"),
     }
     for name, (text, message) in cases.items():

@@ -83,4 +83,5 @@ def test_finetune_runs_on_instruction_data(tiny_llama_dir, tmp_path):
     assert "alpaca conversations" in result.stdout
     run = json.loads((tmp_path / "alpaca" / "run.json").read_text())
     assert run["data"]["format"] == "alpaca" and run["data"]["train_conversations"] == 6
-    assert run["metrics"]["steps"] == 2 and (tmp_path / "alpaca" / "adapter" / "adapter_config.json").is_file()
+    assert run["metrics"]["steps"] == 2
+    assert (tmp_path / "alpaca" / "adapter" / "adapter_config.json").is_file()
