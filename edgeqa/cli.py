@@ -39,23 +39,8 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_question_inputs(parser)
     _add_answer_policy(parser, threshold=True)
-    endpoint = parser.add_argument_group(
-        "OpenAI-compatible endpoint",
-        "a hosted model or a llama.cpp server as one more row, same prompt and scoring",
-    )
-    endpoint.add_argument("--endpoint", metavar="URL", help="API base URL, e.g. http://127.0.0.1:8000/v1")
-    endpoint.add_argument("--endpoint-model", metavar="NAME", help="model name the endpoint serves")
-    endpoint.add_argument(
-        "--api-key-env",
-        default="OPENAI_API_KEY",
-        metavar="VAR",
-        help="environment variable holding the API key (default: %(default)s; unset: no key sent)",
-    )
-    endpoint.add_argument(
-        "--rate-limit", type=float, default=0.0, metavar="RPM", help="requests per minute (default: no limit)"
-    )
-    endpoint.add_argument(
-        "--retries", type=int, default=4, help="retries with exponential backoff (default: %(default)s)"
+    _add_endpoint_options(
+        parser, "a hosted model or a llama.cpp server as one more row, same prompt and scoring"
     )
     parser.set_defaults(handler=eval_command)
 
@@ -134,6 +119,71 @@ def _add_answer_policy(parser: argparse.ArgumentParser, threshold: bool) -> None
             "empty (below it the model must answer); auto: the threshold `edgeqa calibrate` "
             "stored beside the GGUF, else the model; model: the model's own choice (default: auto)",
         )
+
+
+def _add_endpoint_options(parser: argparse.ArgumentParser, purpose: str) -> None:
+    endpoint = parser.add_argument_group("OpenAI-compatible endpoint", purpose)
+    endpoint.add_argument("--endpoint", metavar="URL", help="API base URL, e.g. http://127.0.0.1:8000/v1")
+    endpoint.add_argument("--endpoint-model", metavar="NAME", help="model name the endpoint serves")
+    endpoint.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the API key (default: %(default)s; unset: no key sent)",
+    )
+    endpoint.add_argument(
+        "--rate-limit", type=float, default=0.0, metavar="RPM", help="requests per minute (default: no limit)"
+    )
+    endpoint.add_argument(
+        "--retries", type=int, default=4, help="retries with exponential backoff (default: %(default)s)"
+    )
+
+
+def _add_judge(subparsers: argparse._SubParsersAction) -> None:
+    from edgeqa.commands import judge_command
+
+    parser = subparsers.add_parser(
+        "judge",
+        help="LLM-as-a-judge scores (1-5) for the answers of one or more evaluations",
+        description=(
+            "Score each answer of an evaluation for correctness, completeness and faithfulness "
+            "(1-5, a fixed rubric, JSON output enforced while decoding) with a local GGUF judge "
+            "or an OpenAI-compatible endpoint; report the mean and a 95% bootstrap interval per "
+            "model and how the judge agrees with EM/F1. Re-running the same command resumes."
+        ),
+        epilog="example: edgeqa judge runs/eval/compare/base runs/eval/compare/tuned --limit 100",
+    )
+    parser.add_argument(
+        "answers",
+        nargs="+",
+        metavar="EVAL_DIR",
+        help="an `edgeqa eval` output folder (or its predictions.json); repeat to compare models",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PATH_OR_ID",
+        help="the SQuAD questions (default: the data recorded in the first folder's eval_config.json)",
+    )
+    parser.add_argument("--split", default="validation", help="hub split (default: %(default)s)")
+    parser.add_argument("--limit", type=int, metavar="N", help="judge at most N questions")
+    parser.add_argument("--seed", type=int, help="with --limit: a seeded random sample, not the first N")
+    parser.add_argument(
+        "--judge-model",
+        metavar="GGUF",
+        help="local judge on llama.cpp (default: the embedded SmolLM2-135M-Instruct, unless --endpoint)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=_default_threads(), help="CPU threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--n-ctx", type=int, default=2048, help="judge context in tokens (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", default="runs/judge", metavar="DIR", help="output folder (default: %(default)s)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_endpoint_options(parser, "a hosted or served judge instead of a local GGUF")
+    parser.set_defaults(handler=judge_command)
 
 
 def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
@@ -263,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(subparsers)
     _add_eval(subparsers)
     _add_calibrate(subparsers)
+    _add_judge(subparsers)
     _add_models(subparsers)
     _add_profile(subparsers)
     _add_doctor(subparsers)

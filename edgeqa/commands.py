@@ -132,6 +132,60 @@ def eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _judge(args: argparse.Namespace):
+    """(judge, its identity for the resume fingerprint) from --judge-model / --endpoint."""
+    from edgeqa.fileio import sha256_file
+    from edgeqa.judge.judges import EndpointJudge, LocalJudge
+    from edgeqa.models.registry import resolve_model
+
+    if args.judge_model and args.endpoint:
+        raise EdgeQAError("give --judge-model or --endpoint, not both")
+    endpoint = _endpoint_config(args)
+    if endpoint is not None:
+        return EndpointJudge(endpoint), f"endpoint:{endpoint.model}"
+    model = resolve_model(args.judge_model)
+    return LocalJudge(model, n_ctx=args.n_ctx, n_threads=args.threads), sha256_file(model)
+
+
+def judge_command(args: argparse.Namespace) -> int:
+    from edgeqa.data.squad import load_squad, select_examples
+    from edgeqa.evaluation.report import markdown_table, text_table
+    from edgeqa.fileio import atomic_write_text
+    from edgeqa.judge.run import JUDGE_HEADER, judge_rows, load_answer_set, run_judge
+
+    loaded = [load_answer_set(Path(p)) for p in args.answers]
+    names = [answers.name for answers, _ in loaded]
+    if len(set(names)) != len(names):
+        raise EdgeQAError(f"two answer sets share the folder name {names}; give each its own folder name")
+    data = args.data or loaded[0][1]
+    if data is None:
+        raise EdgeQAError(f"{args.answers[0]}: no eval_config.json records its data; pass --data")
+    if args.limit is not None and args.limit < 1:
+        raise EdgeQAError("--limit must be at least 1")
+    answer_sets = [answers for answers, _ in loaded]
+    answered = [
+        e for e in load_squad(data, split=args.split) if all(e.qid in a.predictions for a in answer_sets)
+    ]
+    if not answered:
+        raise EdgeQAError(f"{data}: no question has a prediction in every answer set; check --data")
+    examples = select_examples(answered, limit=args.limit, seed=args.seed)
+    judge, judge_id = _judge(args)
+    print(
+        f"edgeqa judge: {judge.name} judges {len(examples)} answers per model, "
+        f"{len(answer_sets)} model(s) -> {args.out}"
+    )
+    try:
+        summaries = run_judge(judge, judge_id, answer_sets, examples, Path(args.out), not args.quiet)
+    finally:
+        judge.close()
+    rows = judge_rows(summaries)
+    print()
+    print(text_table(rows, JUDGE_HEADER))
+    atomic_write_text(Path(args.out) / "judge.md", markdown_table(rows, JUDGE_HEADER))
+    print(f"\njudge table: {Path(args.out) / 'judge.md'}")
+    return 0
+
+
 def calibrate_command(args: argparse.Namespace) -> int:
     from edgeqa.evaluation.calibration import calibration_path, write_calibration
     from edgeqa.models.gguf_info import read_gguf_info

@@ -70,7 +70,7 @@ def test_interrupted_run_resumes_without_redoing_and_ends_equal(finished_run, sq
 def test_different_arguments_into_the_same_folder_are_refused(finished_run, squad_tiny):
     out, _ = finished_run
     result = run_cli("eval", *FAST, "--data", str(squad_tiny), "--limit", "5", "--out", str(out))
-    _one_line_error(result, str(out), "different evaluation", "questions")
+    _one_line_error(result, str(out), "holds a different run", "questions")
 
 
 def test_two_models_give_one_comparison_table(tmp_path, squad_tiny, embedded_model):

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from edgeqa.errors import EdgeQAError
+from edgeqa.fileio import atomic_write_json
+
 
 def read_records(path: Path) -> dict[str, dict[str, Any]]:
     """Finished records by question id; a torn last line is removed from the file."""
@@ -52,3 +55,22 @@ class RecordWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self._handle.close()
+
+
+def claim_run_dir(
+    out_dir: Path, config_name: str, fingerprint: dict[str, Any], details: dict[str, Any]
+) -> None:
+    """Record what a resumable run is (`config_name` holds the fingerprint and the details), or
+    refuse to mix a different run into a folder that already holds one."""
+    config_path = out_dir / config_name
+    if config_path.exists():
+        previous = json.loads(config_path.read_text(encoding="utf-8"))["fingerprint"]
+        changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
+        if changed:
+            raise EdgeQAError(
+                f"{out_dir}: holds a different run (differs in {', '.join(changed)}); "
+                "use another --out folder or delete this one"
+            )
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config_path, {"fingerprint": fingerprint, **details})

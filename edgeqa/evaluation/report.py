@@ -59,15 +59,13 @@ def metrics_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
 HEADER = ["model", "answers", "questions", *(label for label, _ in COLUMNS), "p95 s", "q/s"]
 
 
-def markdown_table(rows: Sequence[Sequence[str]]) -> str:
-    header = HEADER
+def markdown_table(rows: Sequence[Sequence[str]], header: Sequence[str] = HEADER) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def text_table(rows: Sequence[Sequence[str]]) -> str:
-    header = HEADER
+def text_table(rows: Sequence[Sequence[str]], header: Sequence[str] = HEADER) -> str:
     table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(

@@ -8,7 +8,6 @@ na_prob.json (the official formats) and metrics.json.
 from __future__ import annotations
 
 import hashlib
-import json
 import resource
 import time
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from typing import Any
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.endpoint import EndpointClient, EndpointConfig
-from edgeqa.evaluation.progress_log import RecordWriter, read_records
+from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_records
 from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.prompts import SYSTEM_PROMPT, parse_answer, qa_messages
@@ -65,28 +64,8 @@ def _fingerprint(request: EvalRequest, model_sha256: str | None) -> dict[str, An
 
 
 def _claim_out_dir(request: EvalRequest, model_sha256: str | None) -> None:
-    """Record what this run is, or refuse to mix a different run into the same folder."""
-    config_path = request.out_dir / "eval_config.json"
-    fingerprint = _fingerprint(request, model_sha256)
-    if config_path.exists():
-        previous = json.loads(config_path.read_text(encoding="utf-8"))["fingerprint"]
-        changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
-        if changed:
-            raise EdgeQAError(
-                f"{request.out_dir}: holds a different evaluation (differs in {', '.join(changed)}); "
-                "use another --out folder or delete this one"
-            )
-        return
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        config_path,
-        {
-            "fingerprint": fingerprint,
-            "model": request.label,
-            "data": request.data,
-            "engine": asdict(request.engine),
-        },
-    )
+    details = {"model": request.label, "data": request.data, "engine": asdict(request.engine)}
+    claim_run_dir(request.out_dir, "eval_config.json", _fingerprint(request, model_sha256), details)
 
 
 def _check_lengths(

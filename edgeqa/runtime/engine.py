@@ -282,6 +282,16 @@ class QAEngine:
             self.stats.prompt_tokens_decoded += len(entries)
         self._cached_prefix = list(prefix)
 
+    def next_token_logits(self, tokens: Sequence[int]) -> np.ndarray:
+        """Logits for the token after `tokens`, reusing the cached prefix they share with the
+        previous call (a judge's prompts differ only in their last few tokens)."""
+        if not 0 < len(tokens) <= self.config.n_ctx:
+            raise EdgeQAError(f"a prompt of {len(tokens)} tokens does not fit --n-ctx {self.config.n_ctx}")
+        self._prepare_prefix(list(tokens[:-1]))
+        (logits,) = self._decode([(tokens[-1], len(tokens) - 1, PREFIX_SEQ, True)])
+        self._cached_prefix = list(tokens)
+        return logits
+
     def sequence_logits(self, tokens: Sequence[int]) -> np.ndarray:
         """Logits after every token of `tokens`, decoded from an empty cache: [len, n_vocab]."""
         if not 0 < len(tokens) <= self.config.n_ctx:
