@@ -65,3 +65,19 @@ def endpoint_url(embedded_model):
 
     with llama_server(embedded_model) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def embedded_vs_endpoint(endpoint_url, embedded_model, tmp_path_factory):
+    """`edgeqa eval` of the embedded model and of the same model behind the server, on 6 questions
+    of the tiny set: (output folder, the CLI arguments, the result). Shared by the endpoint and
+    judge tests (the local answers are what the judge tests judge)."""
+    from tests.helpers import run_cli
+
+    out = tmp_path_factory.mktemp("endpoint") / "cmp"
+    args = ["eval", "--model", str(embedded_model), "--endpoint", endpoint_url, "--endpoint-model", "smollm2"]
+    args += ["--decoding", "free", "--data", str(ASSETS / "squad_v2_tiny.json"), "--out", str(out)]
+    args += ["--limit", "6", "--seed", "2", "--max-answer-tokens", "12", "--quiet"]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    return out, args, result

@@ -92,3 +92,13 @@ def _wait_until_serving(url: str, server: subprocess.Popen, log: IO[str]) -> Non
                 log.seek(0)
                 raise RuntimeError(f"llama_cpp.server did not start: {log.read()[-2000:]}") from None
             time.sleep(0.5)
+
+
+def run_in_process(capsys, *args: str) -> tuple[int, str]:
+    """(exit code, stderr) of `edgeqa ARGS` run by edgeqa.cli.main in this process: the same
+    code path as the console script, without the seconds a child spends importing torch."""
+    from edgeqa.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    return code, capsys.readouterr().err

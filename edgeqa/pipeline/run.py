@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.pipeline.settings import PipelineSettings
 
@@ -26,6 +27,16 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
         minutes = (time.perf_counter() - started) / 60
         print(f"edgeqa pipeline: [{number}/5] {name}: {outcome} ({minutes:.1f} min)")
 
+    data_format = config.data_format
+    if data_format == "auto" and config.data != "bundled":
+        from edgeqa.data.instructions import sniff_format
+
+        data_format = sniff_format(config.data)
+    if data_format != "squad" and data_format != "auto":
+        raise EdgeQAError(
+            f"{config.data}: {data_format} records; the pipeline scores SQuAD, so fine-tune on "
+            "SQuAD data here, or run edgeqa finetune, export, profile and demo on their own"
+        )
     run_dir, outcome = finetune_step(config, show_progress)
     step(1, "finetune", f"{outcome} -> {run_dir}")
     manifest, outcome = export_step(run_dir, settings, threads)

@@ -60,6 +60,10 @@ def heldout_examples(run_dir: Path, settings: PipelineSettings):
         examples, source = load_squad(heldout), "test articles held out from training"
     else:
         run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        if run["data"].get("format", "squad") != "squad":
+            raise EdgeQAError(
+                f"{run_dir}: trained on {run['data']['format']} records; the pipeline scores SQuAD"
+            )
         val_articles = set(run["data"]["val_articles"])
         data = load_squad(run["data"]["source"])
         examples = [e for e in data if e.title in val_articles]

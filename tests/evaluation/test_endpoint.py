@@ -10,28 +10,9 @@ from edgeqa.evaluation.endpoint import EndpointClient, EndpointConfig
 from edgeqa.prompts import qa_messages
 from tests.helpers import run_cli
 
-QUESTIONS = ("--limit", "6", "--seed", "2", "--max-answer-tokens", "12", "--quiet")
 
-
-@pytest.fixture(scope="module")
-def compared(endpoint_url, embedded_model, squad_tiny_module, tmp_path_factory):
-    out = tmp_path_factory.mktemp("endpoint") / "cmp"
-    args = ["eval", "--model", str(embedded_model), "--endpoint", endpoint_url, "--endpoint-model", "smollm2"]
-    args += ["--decoding", "free", "--data", str(squad_tiny_module), "--out", str(out), *QUESTIONS]
-    result = run_cli(*args)
-    assert result.returncode == 0, result.stderr
-    return out, args, result
-
-
-@pytest.fixture(scope="module")
-def squad_tiny_module():
-    from tests.conftest import ASSETS
-
-    return ASSETS / "squad_v2_tiny.json"
-
-
-def test_endpoint_is_a_row_of_the_comparison(compared):
-    out, _, _ = compared
+def test_endpoint_is_a_row_of_the_comparison(embedded_vs_endpoint):
+    out, _, _ = embedded_vs_endpoint
     table = (out / "comparison.md").read_text()
     assert "smollm2 (endpoint)" in table and "SmolLM2" in table
     endpoint = json.loads((out / "endpoint-smollm2" / "metrics.json").read_text())
@@ -46,10 +27,10 @@ def test_endpoint_is_a_row_of_the_comparison(compared):
     assert all(r["attempts"] == 1 and r["generated_tokens"] > 0 for r in records)
 
 
-def test_same_prompt_gives_the_same_answers_as_the_local_engine(compared):
+def test_same_prompt_gives_the_same_answers_as_the_local_engine(embedded_vs_endpoint):
     """Same GGUF, same chat template, greedy: the server and our engine agree on most answers
     (not all: the server decodes one sequence, our engine a batch, and Q4_1 activations differ)."""
-    out, _, _ = compared
+    out, _, _ = embedded_vs_endpoint
     endpoint = json.loads((out / "endpoint-smollm2" / "predictions.json").read_text())
     local = json.loads(
         (next(p for p in out.iterdir() if p.name.startswith("SmolLM2")) / "predictions.json").read_text()
@@ -57,8 +38,8 @@ def test_same_prompt_gives_the_same_answers_as_the_local_engine(compared):
     assert sum(endpoint[q] == local[q] for q in endpoint) >= len(endpoint) // 2
 
 
-def test_finished_endpoint_run_rescores_without_the_endpoint(compared):
-    _, args, _ = compared
+def test_finished_endpoint_run_rescores_without_the_endpoint(embedded_vs_endpoint):
+    _, args, _ = embedded_vs_endpoint
     dead = [a if a != args[args.index("--endpoint") + 1] else "http://127.0.0.1:9/v1" for a in args]
     result = run_cli(*dead)
     assert result.returncode == 0, result.stderr  # every answer was logged: nothing to ask

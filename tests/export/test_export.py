@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, run_in_process, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +15,20 @@ def tiny_run(tiny_llama_dir, tmp_path_factory):
     return run_finetune(config, show_progress=False)
 
 
-def test_export_run_folder_to_f16_and_q8_0(tiny_run, tmp_path):
-    out = tmp_path / "export"
-    result = run_cli("export", str(tiny_run), "--quant", "q8_0,q4_0", "--out", str(out), "--ollama")
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    """One export with every option (two quants, Ollama, a LoRA GGUF), shared by the tests below:
+    each export of even the tiny model costs half a minute (merge, convert, verify)."""
+    out = tmp_path_factory.mktemp("exported") / "export"
+    result = run_cli(
+        "export", str(tiny_run), "--quant", "q8_0,q4_0", "--out", str(out), "--ollama", "--lora-gguf"
+    )
     assert result.returncode == 0, result.stderr
-    manifest = json.loads((out / "tiny.manifest.json").read_text())
+    return out, json.loads((out / "tiny.manifest.json").read_text())
+
+
+def test_export_run_folder_to_f16_and_q8_0(exported, tiny_run):
+    out, manifest = exported
     names = {f["file"] for f in manifest["files"]}
     assert names == {"tiny-F16.gguf", "tiny-Q8_0.gguf", "tiny-Q4_0.gguf"}
     for entry in manifest["files"]:
@@ -37,11 +46,8 @@ def test_export_run_folder_to_f16_and_q8_0(tiny_run, tmp_path):
     assert "tiny-F16.gguf is up to date" in again.stdout and "quantizing" not in again.stdout
 
 
-def test_exported_model_runs_in_eval(tiny_run, tmp_path, squad_tiny):
-    out = tmp_path / "export"
-    assert (
-        run_cli("export", str(tiny_run), "--quant", "q8_0", "--out", str(out), "--no-verify").returncode == 0
-    )
+def test_exported_model_runs_in_eval(exported, tmp_path, squad_tiny):
+    out, _ = exported
     result = run_cli(
         "eval",
         "--model",
@@ -60,7 +66,7 @@ def test_exported_model_runs_in_eval(tiny_run, tmp_path, squad_tiny):
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["official"]["total"] == 4
 
 
-def test_export_bad_input(tmp_path, tiny_run, tiny_llama_dir):
+def test_export_bad_input(tmp_path, tiny_run, tiny_llama_dir, capsys):
     cases = [
         (["export", str(tmp_path)], "no run.json"),
         (["export", str(tiny_run), "--quant", "q4_z"], "unknown type 'q4_z'"),
@@ -72,16 +78,13 @@ def test_export_bad_input(tmp_path, tiny_run, tiny_llama_dir):
         ),
     ]
     for args, message in cases:
-        result = run_cli(*args, "--out", str(tmp_path / "o"))
-        assert result.returncode == 1, (args, result.stderr)
-        assert message in result.stderr.strip().splitlines()[-1], result.stderr
+        code, stderr = run_in_process(capsys, *args, "--out", str(tmp_path / "o"))
+        assert code == 1, (args, stderr)
+        assert message in stderr.strip().splitlines()[-1], stderr
 
 
-def test_lora_gguf_applied_at_load_time_matches_the_merge(tiny_run, tmp_path):
-    out = tmp_path / "export"
-    result = run_cli("export", str(tiny_run), "--quant", "q8_0", "--out", str(out), "--lora-gguf")
-    assert result.returncode == 0, result.stderr
-    manifest = json.loads((out / "tiny.manifest.json").read_text())
+def test_lora_gguf_applied_at_load_time_matches_the_merge(exported):
+    out, manifest = exported
     assert (out / manifest["lora_gguf"]["adapter"]["file"]).is_file()
     check = manifest["verification"]["lora_gguf_vs_merged"]
     assert check["top1_agreement"] == 1.0

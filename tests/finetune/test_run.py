@@ -8,7 +8,7 @@ import sys
 import pytest
 from safetensors.torch import load_file
 
-from tests.helpers import REPO, run_cli, tiny_cli_args, tiny_config
+from tests.helpers import REPO, run_cli, run_in_process, tiny_cli_args, tiny_config
 
 
 def _config(tiny_llama_dir, tmp_path, name):
@@ -69,7 +69,7 @@ def test_finetune_cli_writes_the_run_folder(tiny_llama_dir, tmp_path):
     assert len(curves["train"]) == 2 and len(curves["val"]) == 2
 
 
-def test_finetune_bad_input_gets_one_line_errors(tmp_path, tiny_llama_dir):
+def test_finetune_bad_input_gets_one_line_errors(tmp_path, tiny_llama_dir, capsys):
     cases = [
         (["--base", str(tmp_path / "nothing.gguf")], "base model file not found"),
         (["--base", str(tmp_path)], "no config.json"),
@@ -90,10 +90,10 @@ def test_finetune_bad_input_gets_one_line_errors(tmp_path, tiny_llama_dir):
         ),
     ]
     for args, message in cases:
-        result = run_cli("finetune", "--out-dir", str(tmp_path / "runs"), *args)
-        assert result.returncode == 1, (args, result.stderr)
-        assert "Traceback" not in result.stderr
-        assert message in result.stderr.strip().splitlines()[-1], result.stderr
+        code, stderr = run_in_process(capsys, "finetune", "--out-dir", str(tmp_path / "runs"), *args)
+        assert code == 1, (args, stderr)
+        assert "Traceback" not in stderr
+        assert message in stderr.strip().splitlines()[-1], stderr
 
 
 def test_data_parallel_with_two_cpu_processes(tiny_llama_dir, tmp_path):

@@ -8,23 +8,17 @@ import pytest
 from tests.conftest import ASSETS
 from tests.helpers import run_cli
 
-LIMIT = ("--limit", "6", "--seed", "2")
-
 
 @pytest.fixture(scope="module")
-def eval_dir(embedded_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("judge") / "smollm2"
-    data = ASSETS / "squad_v2_tiny.json"
-    result = run_cli(
-        "eval", "--model", str(embedded_model), "--data", str(data), "--out", str(out), *LIMIT, "--quiet"
-    )
-    assert result.returncode == 0, result.stderr
-    return out
+def eval_dir(embedded_vs_endpoint):
+    """The embedded model's answers to 6 questions (the endpoint tests' local row)."""
+    out, _, _ = embedded_vs_endpoint
+    return next(p for p in out.iterdir() if p.name.startswith("SmolLM2"))
 
 
 @pytest.fixture(scope="module")
 def judged(eval_dir):
-    out = eval_dir.parent / "judged"
+    out = eval_dir.parent.parent / "judged"
     result = run_cli("judge", str(eval_dir), "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
     return out, result
@@ -32,7 +26,9 @@ def judged(eval_dir):
 
 def test_every_answer_gets_three_scores_and_a_summary(judged, eval_dir):
     out, result = judged
-    records = [json.loads(line) for line in (out / "smollm2" / "judgements.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (out / eval_dir.name / "judgements.jsonl").read_text().splitlines()
+    ]
     predictions = json.loads((eval_dir / "predictions.json").read_text())
     assert {r["id"] for r in records} == set(predictions)  # --data came from eval_config.json
     for record in records:
@@ -40,16 +36,16 @@ def test_every_answer_gets_three_scores_and_a_summary(judged, eval_dir):
         assert all(score in range(1, 6) for score in record["scores"].values())
         assert all(1 <= e <= 5 for e in record["expected"].values())
         assert json.loads(record["raw"]) == record["scores"]
-    summary = json.loads((out / "smollm2" / "summary.json").read_text())
+    summary = json.loads((out / eval_dir.name / "summary.json").read_text())
     assert summary["questions"] == 6 and summary["unparsed"] == 0
     low, high = summary["overall"]["ci95"]
     assert low <= summary["overall"]["mean"] <= high
-    assert "E[correctness]" in (out / "judge.md").read_text() and "smollm2" in result.stdout
+    assert "E[correctness]" in (out / "judge.md").read_text() and eval_dir.name in result.stdout
 
 
 def test_a_second_run_judges_nothing_again(judged, eval_dir):
     out, _ = judged
-    log = out / "smollm2" / "judgements.jsonl"
+    log = out / eval_dir.name / "judgements.jsonl"
     before = log.read_text()
     result = run_cli("judge", str(eval_dir), "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
@@ -57,11 +53,11 @@ def test_a_second_run_judges_nothing_again(judged, eval_dir):
 
 
 def test_an_endpoint_judge_replies_with_the_rubrics_json(eval_dir, endpoint_url):
-    out = eval_dir.parent / "endpoint-judged"
+    out = eval_dir.parent.parent / "endpoint-judged"
     args = ["judge", str(eval_dir), "--out", str(out), "--quiet", "--limit", "3"]
     result = run_cli(*args, "--endpoint", endpoint_url, "--endpoint-model", "smollm2")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((out / "smollm2" / "summary.json").read_text())
+    summary = json.loads((out / eval_dir.name / "summary.json").read_text())
     assert summary["questions"] == 3 and summary["unparsed"] == 0
     assert summary["judge"] == "smollm2" and summary["expected_correctness"] is None
 

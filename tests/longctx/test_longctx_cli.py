@@ -2,7 +2,7 @@
 
 import json
 
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_in_process
 
 
 def test_longctx_grid_runs_reports_and_resumes(tmp_path):
@@ -37,13 +37,13 @@ def test_longctx_grid_runs_reports_and_resumes(tmp_path):
     assert rerun.stdout.count("(kept)") == 2
 
 
-def test_longctx_bad_input_gets_one_line_errors(tmp_path):
+def test_longctx_bad_input_gets_one_line_errors(tmp_path, capsys):
     for args, fragment in (
         (("--ctx", "100000"), "pass --text with a longer text"),
         (("--ctx", "abc"), "--ctx"),
         (("--ctx", "256", "--depths", "2"), "--depths"),
         (("--ctx", "256", "--grid", str(tmp_path / "none.yaml")), "grid file not found"),
     ):
-        result = run_cli("longctx", *args, "--out", str(tmp_path / "o"))
-        assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert fragment in result.stderr.strip().splitlines()[-1]
+        code, stderr = run_in_process(capsys, "longctx", *args, "--out", str(tmp_path / "o"))
+        assert code == 1 and "Traceback" not in stderr
+        assert fragment in stderr.strip().splitlines()[-1]

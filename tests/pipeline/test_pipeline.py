@@ -46,3 +46,14 @@ def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monk
     rerun = capsys.readouterr().out
     assert "[1/5] finetune: up to date" in rerun and "[2/5] export: up to date" in rerun
     assert "profile tiny-pipeline-Q4_K_M t" in rerun and ": kept" in rerun
+
+
+def test_instruction_data_is_refused_before_any_training(tmp_path):
+    from edgeqa.pipeline.run import run_pipeline
+    from tests.conftest import ASSETS
+
+    config = tiny_config(tmp_path, tmp_path / "models", "alpaca", data=str(ASSETS / "alpaca_tiny.json"))
+    settings = PipelineSettings(**FAST, report_dir=str(tmp_path / "reports"))
+    with pytest.raises(EdgeQAError, match="alpaca records; the pipeline scores SQuAD"):
+        run_pipeline(config, settings, show_progress=False)
+    assert not (tmp_path / "models").exists()
