@@ -70,3 +70,21 @@ def test_bad_instruction_data_gets_one_line_errors(tmp_path):
         path.write_text(text)
         with pytest.raises(EdgeQAError, match=message):
             load_conversations(str(path), sniff_format(str(path)))
+
+
+def test_a_hub_id_loads_its_train_split(monkeypatch):
+    """The hub cannot be reached here: `datasets.load_dataset` stands in for it (the one mock)."""
+    import datasets
+
+    rows = [{"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]}]
+    calls = []
+
+    def fake_load_dataset(name, split):
+        calls.append((name, split))
+        return rows
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert sniff_format("mlabonne/FineTome-100k") == "sharegpt"
+    (conversation,) = load_conversations("mlabonne/FineTome-100k", "sharegpt")
+    assert conversation.messages[-1] == {"role": "assistant", "content": "Hello."}
+    assert calls[-1] == ("mlabonne/FineTome-100k", "train")
