@@ -12,12 +12,12 @@ id (its train split).
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeqa.data.records import hub_rows, jsonl_records, read_json
 from edgeqa.errors import EdgeQAError
 
 INSTRUCTION_FORMATS = ("alpaca", "messages", "sharegpt")
@@ -55,56 +55,29 @@ def record_format(record: object) -> str | None:
     return None
 
 
-def _records_from_file(path: Path) -> list[tuple[str, object]]:
-    """(where, record) pairs; `where` names the line or index for error messages."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EdgeQAError(f"{path}: not a UTF-8 text file") from None
-    if path.suffix == ".jsonl":
-        records = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append((f"{path}:{number}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise EdgeQAError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-        return records
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EdgeQAError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
-    if isinstance(document, dict) and "data" in document:
-        return [(str(path), document)]  # SQuAD's official nesting: one record, sniffed below
-    if not isinstance(document, list):
-        raise EdgeQAError(f"{path}: expected a JSON list of instruction records")
-    return [(f"{path}: record {i}", record) for i, record in enumerate(document)]
+Records = list[tuple[str, object]]  # (where, record): `where` names the line or row in errors
 
 
-def _records_from_hub(dataset_id: str) -> list[tuple[str, object]]:
-    try:
-        import datasets
-    except ImportError:
-        raise EdgeQAError(f"loading '{dataset_id}' from the hub needs the 'datasets' package") from None
-    try:
-        rows = datasets.load_dataset(dataset_id, split="train")
-    except Exception as exc:  # the hub raises many types; the user needs one line
-        raise EdgeQAError(f"cannot load data set '{dataset_id}' (split train): {exc}") from None
-    return [(f"{dataset_id}: row {i}", dict(row)) for i, row in enumerate(rows)]
-
-
-def read_records(source: str) -> list[tuple[str, object]]:
+def read_records(source: str) -> Records:
+    """Every record of a local .json (a list, or SQuAD's one object) or .jsonl file, or of a hub
+    data set's train split; read once and handed to `sniff_format` and `load_conversations`."""
     path = Path(source)
     if path.is_file():
-        return _records_from_file(path)
+        if path.suffix == ".jsonl":
+            return jsonl_records(path)
+        document = read_json(path)
+        if isinstance(document, dict) and "data" in document:
+            return [(str(path), document)]  # SQuAD's official nesting: one record, sniffed below
+        if not isinstance(document, list):
+            raise EdgeQAError(f"{path}: expected a JSON list of instruction records")
+        return [(f"{path}: record {i}", record) for i, record in enumerate(document)]
     if path.suffix in {".json", ".jsonl"} or path.exists():
         raise EdgeQAError(f"{source}: no such data file")
-    return _records_from_hub(source)
+    return [(f"{source}: row {i}", row) for i, row in enumerate(hub_rows(source, "train"))]
 
 
-def sniff_format(source: str) -> str:
+def sniff_format(records: Records, source: str) -> str:
     """The data format of a source, from its first record: 'squad' or an instruction format."""
-    records = read_records(source)
     found = record_format(records[0][1]) if records else None
     if found is None:
         raise EdgeQAError(
@@ -139,11 +112,11 @@ def to_conversation(record: object, data_format: str, where: str) -> Conversatio
     return Conversation(str(record.get("id", where)), tuple(turns))
 
 
-def load_conversations(source: str, data_format: str) -> list[Conversation]:
+def load_conversations(records: Records, source: str, data_format: str) -> list[Conversation]:
     """Conversations with at least one non-empty assistant turn; an error if there are none."""
     if data_format not in INSTRUCTION_FORMATS:
         raise EdgeQAError(f"--data-format must be one of {', '.join(INSTRUCTION_FORMATS)} for conversations")
-    conversations = [to_conversation(record, data_format, where) for where, record in read_records(source)]
+    conversations = [to_conversation(record, data_format, where) for where, record in records]
     usable = [
         c for c in conversations if any(m["role"] == "assistant" and m["content"].strip() for m in c.messages)
     ]

@@ -6,12 +6,12 @@ paragraph, then question), which is the order the runtime needs to share a parag
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeqa.data.records import hub_rows, jsonl_records, read_json
 from edgeqa.errors import EdgeQAError
 
 BUNDLED_SAMPLE = Path(__file__).parent / "samples" / "squad_v2_sample.json"
@@ -71,43 +71,23 @@ def _from_official(document: dict, path: Path) -> list[QAExample]:
 
 def _from_jsonl(path: Path) -> list[QAExample]:
     examples = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EdgeQAError(f"{where}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or "context" not in record:
-                raise EdgeQAError(f"{where}: expected an object with id, context, question, answers")
-            examples.append(_example(record, record.get("title", ""), record["context"], where))
+    for where, record in jsonl_records(path):
+        if not isinstance(record, dict) or "context" not in record:
+            raise EdgeQAError(f"{where}: expected an object with id, context, question, answers")
+        examples.append(_example(record, record.get("title", ""), record["context"], where))
     return examples
 
 
 def _from_file(path: Path) -> list[QAExample]:
     if path.suffix == ".jsonl":
         return _from_jsonl(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise EdgeQAError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
-    except UnicodeDecodeError:
-        raise EdgeQAError(f"{path}: not a UTF-8 text file") from None
-    return _from_official(document, path)
+    return _from_official(read_json(path), path)
 
 
 def _from_hub(dataset_id: str, split: str) -> list[QAExample]:
-    try:
-        import datasets
-    except ImportError:
-        raise EdgeQAError(f"loading '{dataset_id}' from the hub needs the 'datasets' package") from None
-    try:
-        rows = datasets.load_dataset(dataset_id, split=split)
-    except Exception as exc:  # the hub raises many types; the user needs one line
-        raise EdgeQAError(f"cannot load data set '{dataset_id}' (split {split}): {exc}") from None
-    return [_example(row, row.get("title", ""), row["context"], dataset_id) for row in rows]
+    return [
+        _example(row, row.get("title", ""), row["context"], dataset_id) for row in hub_rows(dataset_id, split)
+    ]
 
 
 def load_squad(source: str | Path, split: str = "validation") -> list[QAExample]:

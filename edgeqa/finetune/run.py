@@ -27,16 +27,18 @@ def _library_versions() -> dict[str, str]:
 
 def _load_splits(config: FinetuneConfig):
     """(source, format, train, validation, test): SQuAD split by article, conversations by record."""
-    from edgeqa.data.instructions import load_conversations, sniff_format, split_conversations
+    from edgeqa.data.instructions import load_conversations, read_records, sniff_format, split_conversations
     from edgeqa.data.splits import split_by_article
     from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
 
     source = str(BUNDLED_SAMPLE) if config.data == "bundled" else config.data
-    data_format = sniff_format(source) if config.data_format == "auto" else config.data_format
+    records = read_records(source) if config.data_format != "squad" else []
+    data_format = sniff_format(records, source) if config.data_format == "auto" else config.data_format
     if data_format != "squad":
-        conversations = load_conversations(source, data_format)
+        conversations = load_conversations(records, source, data_format)
         if config.val_data:
-            return source, data_format, conversations, load_conversations(config.val_data, data_format), []
+            val = load_conversations(read_records(config.val_data), config.val_data, data_format)
+            return source, data_format, conversations, val, []
         return source, data_format, *split_conversations(conversations, config.split, config.seed)
     examples = load_squad(source, split="train")
     if config.val_data:

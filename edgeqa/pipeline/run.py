@@ -29,9 +29,9 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
 
     data_format = config.data_format
     if data_format == "auto" and config.data != "bundled":
-        from edgeqa.data.instructions import sniff_format
+        from edgeqa.data.instructions import read_records, sniff_format
 
-        data_format = sniff_format(config.data)
+        data_format = sniff_format(read_records(config.data), config.data)
     if data_format != "squad" and data_format != "auto":
         raise EdgeQAError(
             f"{config.data}: {data_format} records; the pipeline scores SQuAD, so fine-tune on "

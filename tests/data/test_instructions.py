@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from edgeqa.data.instructions import (
-    load_conversations,
-    sniff_format,
-    split_conversations,
-)
+from edgeqa.data.instructions import load_conversations, read_records, sniff_format, split_conversations
 from edgeqa.errors import EdgeQAError
 from tests.conftest import ASSETS
+
+
+def _load(name: str, data_format: str):
+    return load_conversations(read_records(str(ASSETS / name)), name, data_format)
 
 
 @pytest.mark.parametrize(
@@ -23,8 +23,9 @@ from tests.conftest import ASSETS
 )
 def test_each_format_is_recognised_and_loaded(name, data_format, count):
     source = str(ASSETS / name)
-    assert sniff_format(source) == data_format
-    conversations = load_conversations(source, data_format)
+    records = read_records(source)
+    assert sniff_format(records, source) == data_format
+    conversations = load_conversations(records, source, data_format)
     assert len(conversations) == count
     for conversation in conversations:
         assert {m["role"] for m in conversation.messages} <= {"system", "user", "assistant"}
@@ -32,7 +33,7 @@ def test_each_format_is_recognised_and_loaded(name, data_format, count):
 
 
 def test_alpaca_input_joins_the_instruction():
-    conversation = load_conversations(str(ASSETS / "alpaca_tiny.json"), "alpaca")[1]
+    conversation = _load("alpaca_tiny.json", "alpaca")[1]
     assert conversation.messages == (
         {"role": "user", "content": "Translate the phrase into French.\n\nGood morning"},
         {"role": "assistant", "content": "Bonjour."},
@@ -40,16 +41,16 @@ def test_alpaca_input_joins_the_instruction():
 
 
 def test_sharegpt_roles_are_mapped():
-    conversation = load_conversations(str(ASSETS / "sharegpt_tiny.jsonl"), "sharegpt")[1]
+    conversation = _load("sharegpt_tiny.jsonl", "sharegpt")[1]
     assert [m["role"] for m in conversation.messages] == ["system", "user", "assistant", "user", "assistant"]
 
 
 def test_squad_files_are_told_apart(squad_tiny):
-    assert sniff_format(str(squad_tiny)) == "squad"
+    assert sniff_format(read_records(str(squad_tiny)), "squad_tiny") == "squad"
 
 
 def test_split_is_seeded_and_disjoint():
-    conversations = load_conversations(str(ASSETS / "alpaca_tiny.json"), "alpaca")
+    conversations = _load("alpaca_tiny.json", "alpaca")
     train, val, test = split_conversations(conversations, (0.5, 0.25, 0.25), seed=3)
     assert (len(train), len(val), len(test)) == (6, 3, 3)
     assert split_conversations(conversations, (0.5, 0.25, 0.25), seed=3) == (train, val, test)
@@ -69,7 +70,8 @@ def test_bad_instruction_data_gets_one_line_errors(tmp_path):
         path = tmp_path / name
         path.write_text(text)
         with pytest.raises(EdgeQAError, match=message):
-            load_conversations(str(path), sniff_format(str(path)))
+            records = read_records(str(path))
+            load_conversations(records, str(path), sniff_format(records, str(path)))
 
 
 def test_a_hub_id_loads_its_train_split(monkeypatch):
@@ -84,7 +86,8 @@ def test_a_hub_id_loads_its_train_split(monkeypatch):
         return rows
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    assert sniff_format("mlabonne/FineTome-100k") == "sharegpt"
-    (conversation,) = load_conversations("mlabonne/FineTome-100k", "sharegpt")
+    records = read_records("mlabonne/FineTome-100k")
+    assert sniff_format(records, "mlabonne/FineTome-100k") == "sharegpt"
+    (conversation,) = load_conversations(records, "mlabonne/FineTome-100k", "sharegpt")
     assert conversation.messages[-1] == {"role": "assistant", "content": "Hello."}
     assert calls[-1] == ("mlabonne/FineTome-100k", "train")

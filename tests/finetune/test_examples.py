@@ -50,11 +50,12 @@ def test_examples_longer_than_max_length_are_left_out_and_counted(tokenizer, squ
 
 
 def test_conversations_train_on_every_assistant_turn_only(tokenizer):
-    from edgeqa.data.instructions import load_conversations
+    from edgeqa.data.instructions import load_conversations, read_records
     from edgeqa.finetune.examples import encode_conversation
     from tests.conftest import ASSETS
 
-    conversation = load_conversations(str(ASSETS / "sharegpt_tiny.jsonl"), "sharegpt")[1]
+    source = str(ASSETS / "sharegpt_tiny.jsonl")
+    conversation = load_conversations(read_records(source), source, "sharegpt")[1]
     encoded = encode_conversation(tokenizer, conversation)
     eos = tokenizer.eos_token_id
     runs, current = [], []  # the target tokens, as contiguous runs
