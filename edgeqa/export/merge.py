@@ -1,17 +1,14 @@
-"""Merge a LoRA adapter into a 16/32-bit copy of its base and save it as an HF folder.
+"""Merge a LoRA adapter into a 32-bit copy of its base.
 
-Never into 4-bit weights: the base is loaded (or dequantized from GGUF) in float32, the adapter
-merged there, and the result written in the precision the converter is asked for. A model loaded
-from a GGUF refuses save_pretrained, so the merged weights go into a freshly built model.
+Never into 4-bit weights: the base is loaded (or dequantized from GGUF) in float32 and the
+adapter merged there; `base_model.save_hf_folder` writes the result for the converter.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.sources import ExportSource
-from edgeqa.finetune.base_model import load_causal_lm, load_tokenizer, rebuild_plain
+from edgeqa.finetune.base_model import load_causal_lm, load_tokenizer
 
 
 def merged_model(source: ExportSource):
@@ -31,10 +28,3 @@ def merged_model(source: ExportSource):
                 f"{source.adapter}: adapter does not fit base {source.base.ref} ({first_line})"
             ) from None
     return model, tokenizer
-
-
-def save_hf_folder(model, tokenizer, folder: Path) -> Path:
-    """Write model + tokenizer (with its chat template) as a plain transformers folder."""
-    rebuild_plain(model).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder

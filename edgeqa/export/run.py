@@ -115,9 +115,10 @@ def _ollama_modelfile(gguf_file: str) -> str:
 
 def run_export(request: ExportRequest) -> dict[str, Any]:
     from edgeqa.export.convert import convert_to_gguf
-    from edgeqa.export.merge import merged_model, save_hf_folder
+    from edgeqa.export.merge import merged_model
     from edgeqa.export.quantize import quant_types, quantize_gguf
     from edgeqa.export.verify import hf_vs_gguf, perplexity, squad_smoke
+    from edgeqa.finetune.base_model import save_hf_folder
     from edgeqa.models.gguf_info import read_gguf_info
 
     valid = quant_types()
@@ -216,8 +217,7 @@ def _export_lora(request: ExportRequest, model_config, tokenizer) -> dict[str, A
     """The adapter as a GGUF LoRA, plus the unmerged base it applies to, both beside the merge."""
     from edgeqa.export.convert import convert_to_gguf
     from edgeqa.export.lora_gguf import write_lora_gguf
-    from edgeqa.export.merge import save_hf_folder
-    from edgeqa.finetune.base_model import load_causal_lm
+    from edgeqa.finetune.base_model import load_causal_lm, save_hf_folder
 
     if request.source.adapter is None:
         raise EdgeQAError("--lora-gguf needs an adapter (a run folder or --adapter)")

@@ -2,7 +2,10 @@
 
 - hf: transformers + PEFT on any machine; QLoRA through bitsandbytes NF4 where it is installed,
   plain LoRA on a 32/16-bit base otherwise.
-- unsloth: FastLanguageModel 4-bit QLoRA with gradient checkpointing, on NVIDIA GPUs.
+- unsloth: FastLanguageModel 4-bit QLoRA with gradient checkpointing, on NVIDIA GPUs. A GGUF
+  base (the embedded model) is dequantized once into a cached float32 HF folder for it.
+
+On a machine with an NVIDIA GPU both train there; the training loop follows the model's device.
 
 Both return a PEFT model, so the training loop, checkpoints and adapter files are the same.
 """
@@ -10,11 +13,13 @@ Both return a PEFT model, so the training loop, checkpoints and adapter files ar
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.finetune.base_model import BaseModel, load_causal_lm, load_tokenizer
+from edgeqa.finetune.base_model import BaseModel, dequantized_hf_folder, load_causal_lm, load_tokenizer
 from edgeqa.finetune.config import FinetuneConfig
 
 
@@ -28,6 +33,11 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def training_device() -> str:
+    """This process's NVIDIA GPU (torchrun's LOCAL_RANK) when one is visible, else the CPU."""
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if _cuda_available() else "cpu"
 
 
 def choose_backend(config: FinetuneConfig) -> BackendChoice:
@@ -88,23 +98,24 @@ def build_hf(config: FinetuneConfig, base: BaseModel) -> tuple[Any, Any]:
             raise EdgeQAError("--method qlora needs an HF base (a GGUF base is already quantized); use lora")
         from peft import prepare_model_for_kbit_training
 
-        model = load_causal_lm(base, torch.bfloat16, quantization_config=_bnb_config())
+        device = training_device()
+        placement = {"": device} if device != "cpu" else None
+        model = load_causal_lm(base, torch.bfloat16, quantization_config=_bnb_config(), device_map=placement)
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
         )
     else:
-        model = load_causal_lm(base, torch.float32)
+        model = load_causal_lm(base, torch.float32).to(training_device())
     _check_targets(model, config)
     return get_peft_model(model, lora_config(config)), tokenizer
 
 
 def build_unsloth(config: FinetuneConfig, base: BaseModel) -> tuple[Any, Any]:
-    if base.is_gguf:
-        raise EdgeQAError("unsloth loads hub ids or HF folders, not GGUF files; use --backend hf")
     from unsloth import FastLanguageModel
 
+    folder = dequantized_hf_folder(base, Path(config.out_dir) / ".bases") if base.is_gguf else None
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=base.ref,
+        model_name=str(folder) if folder else base.ref,
         max_seq_length=config.max_length,
         load_in_4bit=config.method == "qlora",
         dtype=None,

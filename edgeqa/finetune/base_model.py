@@ -8,6 +8,7 @@ or the hub revision).
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -75,13 +76,15 @@ def load_tokenizer(base: BaseModel):
         ) from None
 
 
-def load_causal_lm(base: BaseModel, dtype, quantization_config=None):
+def load_causal_lm(base: BaseModel, dtype, quantization_config=None, device_map=None):
     """The base as a transformers causal LM; a GGUF is dequantized by transformers' GGUF loader."""
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": dtype}
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     try:
         if base.is_gguf:
             path = Path(base.ref)
@@ -114,3 +117,28 @@ def rebuild_plain(model):
     if getattr(model.config, "tie_word_embeddings", False):
         fresh.tie_weights()
     return fresh
+
+
+def save_hf_folder(model, tokenizer, folder: Path) -> Path:
+    """Write model + tokenizer (with its chat template) as a plain transformers folder."""
+    rebuild_plain(model).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def dequantized_hf_folder(base: BaseModel, cache_root: Path) -> Path:
+    """A GGUF base written once as a plain float32 HF folder, for loaders that take folders only
+    (unsloth). float32 holds the dequantized values exactly; the folder is keyed by the GGUF's
+    sha256, so the run still records (and export still merges into) the GGUF itself."""
+    import torch
+
+    assert base.is_gguf and base.sha256
+    folder = cache_root / f"{Path(base.ref).stem}-{base.sha256[:12]}"
+    if (folder / "config.json").is_file():
+        return folder
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    save_hf_folder(load_causal_lm(base, torch.float32), load_tokenizer(base), staging)
+    staging.rename(folder)
+    return folder

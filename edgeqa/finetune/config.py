@@ -73,7 +73,7 @@ class FinetuneConfig:
     max_length: int = 512
     """Longest prompt + answer in tokens; longer examples are left out and counted."""
     dtype: str = "fp32"
-    """Compute dtype on the CPU: fp32, or bf16 autocast."""
+    """Compute dtype: fp32, or bf16 autocast (on the CPU or the GPU)."""
     eval_every: int = 25
     """Validation loss every N steps (0: only at the end)."""
     val_examples: int = 128

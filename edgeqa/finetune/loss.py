@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from edgeqa.finetune.examples import IGNORE_INDEX, TrainingExample
 
 
-def collate(examples: Sequence[TrainingExample], pad_id: int):
-    """Right-padded input ids, attention mask and labels as tensors."""
+def collate(examples: Sequence[TrainingExample], pad_id: int, device="cpu"):
+    """Right-padded input ids, attention mask and labels as tensors on the model's device."""
     import torch
 
     width = max(len(e.input_ids) for e in examples)
@@ -25,7 +25,7 @@ def collate(examples: Sequence[TrainingExample], pad_id: int):
         ids[row, :n] = torch.tensor(example.input_ids)
         labels[row, :n] = torch.tensor(example.labels)
         mask[row, :n] = 1
-    return ids, mask, labels
+    return ids.to(device), mask.to(device), labels.to(device)
 
 
 def answer_loss_sum(model, ids, mask, labels):

@@ -66,6 +66,17 @@ def gguf_shape(path: str) -> ModelShape:
     )
 
 
+def free_memory_gib(device: str) -> tuple[float, str]:
+    """(free GiB, name) of the memory training will use: the GPU's, else the machine's RAM."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0] / BYTES_PER_GIB, "GPU"
+    import psutil
+
+    return psutil.virtual_memory().available / BYTES_PER_GIB, "CPU"
+
+
 def check_fits(estimate: MemoryEstimate, available_gib: float, device: str) -> None:
     if estimate.total_gib > 0.9 * available_gib:
         raise EdgeQAError(

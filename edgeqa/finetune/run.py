@@ -25,6 +25,18 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
+def peak_memory_gib() -> dict[str, float]:
+    """Peak resident memory of this process and, when training ran there, peak GPU memory."""
+    import resource
+
+    import torch
+
+    peaks = {"peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
+        peaks["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return peaks
+
+
 def _load_splits(config: FinetuneConfig):
     """(source, format, train, validation, test): SQuAD split by article, conversations by record."""
     from edgeqa.data.instructions import load_conversations, read_records, sniff_format, split_conversations
@@ -85,10 +97,10 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     import torch
 
     from edgeqa.data.squad import to_official_json
-    from edgeqa.finetune.backends import BUILDERS, choose_backend
+    from edgeqa.finetune.backends import BUILDERS, choose_backend, training_device
     from edgeqa.finetune.base_model import resolve_base
     from edgeqa.finetune.examples import encode_examples
-    from edgeqa.finetune.memory import check_fits, estimate_training_memory, gguf_shape
+    from edgeqa.finetune.memory import check_fits, estimate_training_memory, free_memory_gib, gguf_shape
     from edgeqa.finetune.recipe import rebalance_answerable
     from edgeqa.finetune.trainer import Trainer
 
@@ -103,10 +115,8 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     print(f"edgeqa finetune: backend {choice.name} ({choice.reason}); base {base.ref}")
 
     if base.is_gguf:
-        import psutil
-
         estimate = estimate_training_memory(gguf_shape(base.ref), config)
-        check_fits(estimate, psutil.virtual_memory().available / 2**30, "CPU")
+        check_fits(estimate, *free_memory_gib(training_device()))
         print(f"edgeqa finetune: estimated memory {estimate.total_gib:.1f} GiB")
 
     source, data_format, train, val, test = _load_splits(config)
@@ -171,6 +181,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
             "final_train_loss": state.train_history[-1][1] if state.train_history else None,
             "train_seconds": round(state.elapsed_s, 1),
             "tokens_per_second": round(state.tokens_seen / state.elapsed_s, 1) if state.elapsed_s else None,
+            **peak_memory_gib(),
         },
         "versions": _library_versions(),
         "adapter": "adapter",

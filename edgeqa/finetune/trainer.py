@@ -94,12 +94,16 @@ class Distributed:
     def __init__(self) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
+        self.device = "cpu"
         if self.world > 1:
             import torch
             import torch.distributed as dist
 
+            if torch.cuda.is_available():  # NCCL reduces tensors on each process's own GPU
+                self.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+                torch.cuda.set_device(self.device)
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+                dist.init_process_group("nccl" if self.device != "cpu" else "gloo")
 
     @property
     def is_main(self) -> bool:
@@ -122,7 +126,7 @@ class Distributed:
         import torch
         import torch.distributed as dist
 
-        tensor = torch.tensor([value], dtype=torch.float64)
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return float(tensor.item())
 
@@ -161,11 +165,9 @@ class Trainer:
         self.reporter = Reporter(
             config.report_to if self.dist.is_main else "none", run_dir, config_to_dict(config)
         )
-        self.autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if config.dtype == "bf16" and not torch.cuda.is_available()
-            else _NullContext()
-        )
+        self.device = next(model.parameters()).device  # the backend placed the model
+        bf16 = config.dtype == "bf16"
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else _NullContext()
 
     # --- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -232,7 +234,7 @@ class Trainer:
         with torch.no_grad(), self.autocast:
             for start in range(0, len(self.val_examples), self.config.batch_size):
                 batch = self.val_examples[start : start + self.config.batch_size]
-                loss, n = answer_loss_sum(self.model, *collate(batch, self.pad_id))
+                loss, n = answer_loss_sum(self.model, *collate(batch, self.pad_id, self.device))
                 total, count = total + float(loss), count + n
         self.model.train()
         return total / max(1, count)
@@ -254,7 +256,7 @@ class Trainer:
         total_loss, input_tokens = 0.0, 0
         for batch in batches:
             with self.autocast:
-                loss, _ = answer_loss_sum(self.model, *collate(batch, self.pad_id))
+                loss, _ = answer_loss_sum(self.model, *collate(batch, self.pad_id, self.device))
             (loss / target_tokens).backward()
             total_loss += float(loss.detach())
             input_tokens += sum(len(e.input_ids) for e in batch)

@@ -33,3 +33,70 @@ def test_qlora_trains_on_a_4bit_base_and_exports_a_16bit_merge(tiny_llama_dir, t
     merged, _ = merged_model(resolve_source(str(run_dir), None, None, None))
     assert not any(isinstance(m, Linear4bit) for m in merged.modules())  # merged into 16/32-bit weights
     assert next(merged.parameters()).dtype.is_floating_point
+
+
+def test_training_follows_the_device_the_backend_chose(tiny_llama_dir, tmp_path):
+    """On this machine (no GPU) the hf backend places the model on the CPU and the loop follows;
+    on a GPU machine the same code trains there (tests/finetune/test_gpu.py, run by hand)."""
+    from edgeqa.finetune.backends import build_hf, training_device
+    from edgeqa.finetune.base_model import resolve_base
+
+    model, _ = build_hf(tiny_config(tiny_llama_dir, tmp_path, "device"), resolve_base(str(tiny_llama_dir)))
+    import torch
+
+    expected = training_device()
+    assert expected == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert {str(p.device) for p in model.parameters()} == {expected}
+
+
+def test_a_gguf_base_becomes_one_cached_float32_folder_with_the_same_weights(tiny_llama_dir, tmp_path):
+    """unsloth loads folders only: the GGUF base is written once, exactly, keyed by its sha256."""
+    import torch
+
+    from edgeqa.export.convert import convert_to_gguf
+    from edgeqa.finetune.base_model import dequantized_hf_folder, load_causal_lm, resolve_base
+
+    gguf_path = convert_to_gguf(tiny_llama_dir, tmp_path / "tiny-F16.gguf", "f16")
+    base = resolve_base(str(gguf_path))
+    folder = dequantized_hf_folder(base, tmp_path / "cache")
+    assert folder.name == f"tiny-F16-{base.sha256[:12]}"
+    written = (folder / "model.safetensors").stat().st_mtime_ns
+    assert dequantized_hf_folder(base, tmp_path / "cache") == folder  # cached, not rewritten
+    assert (folder / "model.safetensors").stat().st_mtime_ns == written
+
+    reloaded = load_causal_lm(resolve_base(str(folder)), torch.float32).state_dict()
+    for name, tensor in load_causal_lm(base, torch.float32).state_dict().items():
+        assert torch.equal(reloaded[name], tensor), name
+
+
+def test_unsloth_is_handed_the_dequantized_folder_of_a_gguf_base(tiny_llama_dir, tmp_path, monkeypatch):
+    """The unsloth builder's seam, on a CPU: unsloth itself needs an NVIDIA GPU, so a stand-in
+    FastLanguageModel records what it is given (the real one runs in test_gpu.py by hand)."""
+    import sys
+    import types
+
+    from edgeqa.export.convert import convert_to_gguf
+    from edgeqa.finetune.backends import build_unsloth
+    from edgeqa.finetune.base_model import resolve_base
+
+    calls = {}
+
+    class FastLanguageModel:
+        @staticmethod
+        def from_pretrained(**kwargs):
+            calls["load"] = kwargs
+            return "model", "tokenizer"
+
+        @staticmethod
+        def get_peft_model(model, **kwargs):
+            calls["peft"] = kwargs
+            return model
+
+    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
+    gguf_path = convert_to_gguf(tiny_llama_dir, tmp_path / "tiny-F16.gguf", "f16")
+    config = tiny_config(gguf_path, tmp_path, "unsloth", backend="unsloth", method="qlora", use_rslora=True)
+    assert build_unsloth(config, resolve_base(str(gguf_path))) == ("model", "tokenizer")
+    folder = calls["load"]["model_name"]
+    assert folder.startswith(str(tmp_path / ".bases" / "tiny-F16-")) and calls["load"]["load_in_4bit"]
+    assert calls["peft"]["r"] == 4 and calls["peft"]["use_rslora"] is True
+    assert calls["peft"]["use_gradient_checkpointing"] == "unsloth"
