@@ -60,16 +60,19 @@ def main() -> None:
 
     import torch
 
-    rows = [run_config(name, flags, args) for name, flags in CONFIGS.items()]
     result = {
         "gpu": torch.cuda.get_device_name(0),
-        "versions": {
-            name: version(name) for name in ("torch", "transformers", "peft", "unsloth", "bitsandbytes")
-        },
+        "versions": {name: version(name) for name in PACKAGES},
         "model": "SmolLM2-135M-Instruct (embedded GGUF)",
         "batch_size": 8,
-        "rows": rows,
+        "rows": [],
     }
+    for name, flags in CONFIGS.items():  # written after each row: a cut-off run keeps its rows
+        result["rows"].append(run_config(name, flags, args))
+        write_results(result)
+
+
+def write_results(result: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "finetune-gpu.json").write_text(json.dumps(result, indent=2) + "\n")
     header = "| config | backend | steps | tokens/s | train s | peak GPU GiB | final train loss | val loss |"
@@ -79,7 +82,7 @@ def main() -> None:
         header,
         "|" + "---|" * 8,
     ]
-    for row in rows:
+    for row in result["rows"]:
         lines.append("| " + " | ".join(str(value) for value in row.values()) + " |")
     (RESULTS / "finetune-gpu.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -8,6 +8,10 @@
      empty cache), median of 3;
    - a replay of the profiled workload: the same questions' prompts decoded as one batch, then
      their greedy answers decoded token by token at their real positions.
+   - interleaved: the profiler's own timed answer (its answerer and rate arithmetic, in this
+     process) and the bare decode of the same question, alternated question by question on
+     one engine over --rounds rounds; the median ratio of their rates. Machine drift between
+     two measurements minutes apart hits both alike here.
    Each GGUF's direct timings run right after its profile. The profiler's rates are checked
    against the replay (target: within 10%); pp512/tg128 show
    how far a synthetic benchmark is from what a QA user gets (shorter prompts, generation at
@@ -63,37 +67,80 @@ def llama_bench(model: Path, threads: int, pp: int = 512, tg: int = 128, repeats
     return {f"pp{pp}_tokens_per_s": round(pp / pp_s, 1), f"tg{tg}_tokens_per_s": round(tg / tg_s, 1)}
 
 
-def replay(model: Path, threads: int, questions: int, max_answer_tokens: int = 32) -> dict:
-    """The profiled questions again, timing only llama_decode: prompt and generation tokens/s."""
+def replay_one(engine, example, max_answer_tokens: int = 32) -> tuple[int, float, int, float]:
+    """One question timed at llama_decode only: (prompt tokens, prompt s, generated, generation s)."""
     import llama_cpp
 
-    from edgeqa.data.squad import load_squad, select_examples
     from edgeqa.prompts import qa_messages
 
-    examples = select_examples(load_squad(BUNDLED_SAMPLE), limit=questions, seed=0)
-    prompt_tokens = prompt_s = generated = generate_s = 0.0
+    prompt = engine.prompt_tokens(qa_messages(example.context, example.question))
+    llama_cpp.llama_memory_clear(engine._memory, True)
+    started = time.perf_counter()
+    (logits,) = engine._decode_chunked(
+        [(t, i, PREFIX_SEQ, i == len(prompt) - 1) for i, t in enumerate(prompt)]
+    )
+    prompt_s = time.perf_counter() - started
+    generated, generate_s = 0, 0.0
+    for step in range(max_answer_tokens - 1):
+        token = int(np.argmax(logits))
+        if engine.is_end_of_generation(token):
+            break
+        started = time.perf_counter()
+        (logits,) = engine._decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
+        generate_s += time.perf_counter() - started
+        generated += 1
+    return len(prompt), prompt_s, generated, generate_s
+
+
+def _questions(count: int):
+    from edgeqa.data.squad import load_squad, select_examples
+
+    return select_examples(load_squad(BUNDLED_SAMPLE), limit=count, seed=0)
+
+
+def replay(model: Path, threads: int, questions: int) -> dict:
+    """The profiled questions again, timing only llama_decode: prompt and generation tokens/s."""
     with QAEngine(model, EngineConfig(n_threads=threads, parallel=1)) as engine:
-        for example in examples:
-            prompt = engine.prompt_tokens(qa_messages(example.context, example.question))
-            llama_cpp.llama_memory_clear(engine._memory, True)
-            started = time.perf_counter()
-            (logits,) = engine._decode_chunked(
-                [(t, i, PREFIX_SEQ, i == len(prompt) - 1) for i, t in enumerate(prompt)]
-            )
-            prompt_s += time.perf_counter() - started
-            prompt_tokens += len(prompt)
-            for step in range(max_answer_tokens - 1):
-                token = int(np.argmax(logits))
-                if engine.is_end_of_generation(token):
-                    break
-                started = time.perf_counter()
-                (logits,) = engine._decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
-                generate_s += time.perf_counter() - started
-                generated += 1
+        timed = [replay_one(engine, example) for example in _questions(questions)]
+    prompt_tokens, prompt_s, generated, generate_s = (sum(column) for column in zip(*timed, strict=True))
     return {
         "replay_prompt_tokens_per_s": round(prompt_tokens / prompt_s, 1),
         "replay_generation_tokens_per_s": round(generated / generate_s, 1),
     }
+
+
+def interleaved(model: Path, threads: int, questions: int, rounds: int) -> dict:
+    """The profiler's own timed answer and the bare decode of the same question, alternated
+    question by question (order swapped every round) on one engine, so machine drift hits both
+    alike; the ratio of their rates per round, median over rounds."""
+    from dataclasses import asdict
+
+    from edgeqa.profiling.measure import llama_cpp_answerer
+    from edgeqa.profiling.stats import pass_rates
+    from edgeqa.prompts import qa_messages
+
+    ratios: dict[str, list[float]] = {"prompt": [], "generation": []}
+    with QAEngine(model, EngineConfig(n_threads=threads, parallel=1)) as engine:
+        answer = llama_cpp_answerer(engine)
+        for round_index in range(rounds + 1):  # round 0 warms up and is discarded
+            profiled, direct = [], []
+            for example in _questions(questions):
+                if round_index % 2:
+                    direct.append(replay_one(engine, example))
+                profiled.append(answer(qa_messages(example.context, example.question)))
+                if not round_index % 2:
+                    direct.append(replay_one(engine, example))
+            if round_index == 0:
+                continue
+            prompt_tokens, prompt_s, generated, generate_s = (sum(c) for c in zip(*direct, strict=True))
+            rates = pass_rates([asdict(a) for a in profiled])  # the profiler's own arithmetic
+            ratios["prompt"].append(rates["prompt_tokens_per_s"] / (prompt_tokens / prompt_s))
+            ratios["generation"].append(rates["generation_tokens_per_s"] / (generated / generate_s))
+    result: dict = {"interleaved_rounds": rounds}
+    for kind, values in ratios.items():
+        result[f"interleaved_{kind}_ratio"] = round(statistics.median(values), 3)
+        result[f"interleaved_{kind}_ratio_range"] = [round(min(values), 3), round(max(values), 3)]
+    return result
 
 
 def scrub(text: str, models: list[Path]) -> str:
@@ -110,6 +157,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved profiler-vs-decode rounds")
     parser.add_argument("--work", default="runs/profile-cpu")
     args = parser.parse_args()
 
@@ -133,7 +181,10 @@ def main() -> None:
             model = Path(record["spec"]["model"])
             direct[record["label"]] = (
                 llama_bench(model, args.threads),
-                replay(model, args.threads, args.questions),
+                {
+                    **replay(model, args.threads, args.questions),
+                    **interleaved(model, args.threads, args.questions, args.rounds),
+                },
             )
 
     records = run_profile(specs, work, timeout_s=3600, on_done=measure_directly)
@@ -172,14 +223,15 @@ def main() -> None:
     result = {"system": system, "configurations": records, "profiler_vs_llama_bench": agreement}
     (RESULTS / "profile_cpu.json").write_text(scrub(json.dumps(result, indent=2), models) + "\n")
     lines = [
-        "| model | profile prompt tok/s | replay | ratio | pp512 | profile gen tok/s | replay | ratio "
-        "| tg128 |",
-        "|---" * 9 + "|",
+        "| model | profile prompt tok/s | replay | ratio | interleaved ratio | pp512 "
+        "| profile gen tok/s | replay | ratio | interleaved ratio | tg128 |",
+        "|---" * 11 + "|",
     ]
     lines += [
         f"| {a['model']} | {a['profile_prompt_tokens_per_s']} | {a['replay_prompt_tokens_per_s']} "
-        f"| {a['prompt_vs_replay']} | {a['pp512_tokens_per_s']} | {a['profile_generation_tokens_per_s']} "
-        f"| {a['replay_generation_tokens_per_s']} | {a['generation_vs_replay']} | {a['tg128_tokens_per_s']} |"
+        f"| {a['prompt_vs_replay']} | {a['interleaved_prompt_ratio']} | {a['pp512_tokens_per_s']} "
+        f"| {a['profile_generation_tokens_per_s']} | {a['replay_generation_tokens_per_s']} "
+        f"| {a['generation_vs_replay']} | {a['interleaved_generation_ratio']} | {a['tg128_tokens_per_s']} |"
         for a in agreement
     ]
     header = (

@@ -310,7 +310,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{state.tokens_seen / state.elapsed_s:.0f}")
                 last = state.step == config.max_steps
                 due = (config.eval_every and state.step % config.eval_every == 0) or last
-                if due and self._evaluate_and_maybe_stop():
+                if due and self._evaluate_and_maybe_stop() and not last:  # not 'early' at the end
                     state.stopped_early = True
                     break
                 if config.save_every and state.step % config.save_every == 0:

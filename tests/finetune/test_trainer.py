@@ -1,9 +1,11 @@
 import itertools
+import json
 
 import pytest
 
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.finetune.trainer import lr_factor, micro_batch
+from tests.helpers import tiny_config
 
 
 def test_schedule_warms_up_then_decays_to_zero():
@@ -23,3 +25,23 @@ def test_micro_batches_cover_each_epoch_once_and_are_reproducible():
     assert [micro_batch(items, i, 2, seed=3) for i in range(5)] != [
         micro_batch(items, i, 2, seed=3) for i in range(5, 10)
     ]
+
+
+@pytest.mark.parametrize(("max_steps", "stopped_at", "early"), [(5, 3, True), (3, 3, False)])
+def test_early_stopping_counts_evaluations_without_improvement(
+    tiny_llama_dir, tmp_path, monkeypatch, max_steps, stopped_at, early
+):
+    """Patience 2: validation losses 1.0, 2.0, 3.0 stop training after the third evaluation;
+    reaching max_steps at that very evaluation is a normal end, not an early stop."""
+    from edgeqa.finetune.run import run_finetune
+    from edgeqa.finetune.trainer import Trainer
+
+    losses = iter([1.0, 2.0, 3.0, 4.0, 5.0])
+    monkeypatch.setattr(Trainer, "validation_loss", lambda self: next(losses))
+    config = tiny_config(
+        tiny_llama_dir, tmp_path, "patience", max_steps=max_steps, eval_every=1, early_stopping_patience=2
+    )
+    run = json.loads((run_finetune(config, show_progress=False) / "run.json").read_text())
+    assert run["metrics"]["steps"] == stopped_at
+    assert run["metrics"]["stopped_early"] is early
+    assert run["metrics"]["best_val_loss"] == 1.0
