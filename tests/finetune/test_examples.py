@@ -16,7 +16,7 @@ def test_loss_only_on_the_answer_and_the_end_of_turn(tokenizer, squad_tiny):
     example = next(e for e in load_squad(squad_tiny) if e.answers)
     encoded = encode_example(tokenizer, example)
     targets = [t for t in encoded.labels if t != IGNORE_INDEX]
-    assert targets[-1] == tokenizer.eos_token_id
+    assert tokenizer.convert_ids_to_tokens(targets[-1]) == "<|im_end|>"  # what the template ends a turn with
     assert tokenizer.decode(targets[:-1]) == example.answers[0]
     first = encoded.labels.index(targets[0])
     assert all(label == IGNORE_INDEX for label in encoded.labels[:first])
@@ -86,3 +86,16 @@ def test_finetune_runs_on_instruction_data(tiny_llama_dir, tmp_path):
     assert run["data"]["format"] == "alpaca" and run["data"]["train_conversations"] == 6
     assert run["metrics"]["steps"] == 2
     assert (tmp_path / "alpaca" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_the_end_of_turn_comes_from_the_chat_template_not_the_eos_setting(embedded_model):
+    """transformers 5.17 reads SmolLM2's EOS from the GGUF as <|im_start|>; a model trained to
+    end its answers with that never stops under llama.cpp (seen on a GPU run). The template's
+    own end of turn is what the targets must end with, whatever EOS says."""
+    from transformers import AutoTokenizer
+
+    from edgeqa.finetune.examples import end_of_turn_id
+
+    misread = AutoTokenizer.from_pretrained(str(embedded_model.parent), gguf_file=embedded_model.name)
+    misread.eos_token = "<|im_start|>"
+    assert misread.convert_ids_to_tokens(end_of_turn_id(misread)) == "<|im_end|>"
