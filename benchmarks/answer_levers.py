@@ -102,6 +102,18 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
     return rows
 
 
+def keep_measured_timings(rows: list[dict], previous_file: Path) -> None:
+    """A row whose evaluation was already complete measured no speed this time (and its
+    calibration only re-read its log): keep the timings the earlier results file measured."""
+    if not previous_file.is_file():
+        return
+    previous = {(r["run"], r["decoding"], r["abstention"]): r for r in json.loads(previous_file.read_text())}
+    for row in rows:
+        earlier = previous.get((row["run"], row["decoding"], row["abstention"]))
+        if row["questions_per_s"] is None and earlier is not None:
+            row["questions_per_s"], row["calibrate_s"] = earlier["questions_per_s"], earlier["calibrate_s"]
+
+
 def markdown(rows: list[dict]) -> str:
     header = (
         "| run | recipe | decoding | abstention | F1 | EM | HasAns F1 | NoAns F1 | always abstain | q/s |"
@@ -125,6 +137,7 @@ def main() -> None:
     rows = [
         row for run in args.run for row in lever_rows(Path(run), Path(args.work), args.limit, args.threads)
     ]
+    keep_measured_timings(rows, RESULTS / "answer_levers.json")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "answer_levers.json").write_text(json.dumps(rows, indent=2) + "\n")
     (RESULTS / "answer_levers.md").write_text(markdown(rows))
