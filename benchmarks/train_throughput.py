@@ -133,6 +133,7 @@ def main() -> None:
         learning_rate=2e-4,
         lora_dropout=0.0,
         max_steps=args.steps + WARMUP_STEPS,
+        group_by_length=False,  # the plain script's batch order; the grouped run below turns it on
     )
     torch.manual_seed(0)
     tokenizer_model, tokenizer = build_hf(config, resolve_base(config.base))
