@@ -98,18 +98,22 @@ def _questions(count: int):
     return select_examples(load_squad(BUNDLED_SAMPLE), limit=count, seed=0)
 
 
-def replay(model: Path, threads: int, questions: int) -> dict:
-    """The profiled questions again, timing only llama_decode: prompt and generation tokens/s."""
-    with QAEngine(model, EngineConfig(n_threads=threads, parallel=1)) as engine:
-        timed = [replay_one(engine, example) for example in _questions(questions)]
+def _decode_rates(timed: list[tuple[int, float, int, float]]) -> tuple[float, float]:
+    """(prompt tokens/s, generation tokens/s) over replay_one results."""
     prompt_tokens, prompt_s, generated, generate_s = (sum(column) for column in zip(*timed, strict=True))
+    return prompt_tokens / prompt_s, generated / generate_s
+
+
+def replay(engine, examples) -> dict:
+    """The profiled questions again, timing only llama_decode: prompt and generation tokens/s."""
+    prompt_rate, generation_rate = _decode_rates([replay_one(engine, example) for example in examples])
     return {
-        "replay_prompt_tokens_per_s": round(prompt_tokens / prompt_s, 1),
-        "replay_generation_tokens_per_s": round(generated / generate_s, 1),
+        "replay_prompt_tokens_per_s": round(prompt_rate, 1),
+        "replay_generation_tokens_per_s": round(generation_rate, 1),
     }
 
 
-def interleaved(model: Path, threads: int, questions: int, rounds: int) -> dict:
+def interleaved(engine, examples, rounds: int) -> dict:
     """The profiler's own timed answer and the bare decode of the same question, alternated
     question by question (order swapped every round) on one engine, so machine drift hits both
     alike; the ratio of their rates per round, median over rounds."""
@@ -120,22 +124,21 @@ def interleaved(model: Path, threads: int, questions: int, rounds: int) -> dict:
     from edgeqa.prompts import qa_messages
 
     ratios: dict[str, list[float]] = {"prompt": [], "generation": []}
-    with QAEngine(model, EngineConfig(n_threads=threads, parallel=1)) as engine:
-        answer = llama_cpp_answerer(engine)
-        for round_index in range(rounds + 1):  # round 0 warms up and is discarded
-            profiled, direct = [], []
-            for example in _questions(questions):
-                if round_index % 2:
-                    direct.append(replay_one(engine, example))
-                profiled.append(answer(qa_messages(example.context, example.question)))
-                if not round_index % 2:
-                    direct.append(replay_one(engine, example))
-            if round_index == 0:
-                continue
-            prompt_tokens, prompt_s, generated, generate_s = (sum(c) for c in zip(*direct, strict=True))
-            rates = pass_rates([asdict(a) for a in profiled])  # the profiler's own arithmetic
-            ratios["prompt"].append(rates["prompt_tokens_per_s"] / (prompt_tokens / prompt_s))
-            ratios["generation"].append(rates["generation_tokens_per_s"] / (generated / generate_s))
+    answer = llama_cpp_answerer(engine)
+    for round_index in range(rounds + 1):  # round 0 warms up and is discarded
+        profiled, direct = [], []
+        for example in examples:
+            if round_index % 2:
+                direct.append(replay_one(engine, example))
+            profiled.append(answer(qa_messages(example.context, example.question)))
+            if not round_index % 2:
+                direct.append(replay_one(engine, example))
+        if round_index == 0:
+            continue
+        prompt_rate, generation_rate = _decode_rates(direct)
+        rates = pass_rates([asdict(a) for a in profiled])  # the profiler's own arithmetic
+        ratios["prompt"].append(rates["prompt_tokens_per_s"] / prompt_rate)
+        ratios["generation"].append(rates["generation_tokens_per_s"] / generation_rate)
     result: dict = {"interleaved_rounds": rounds}
     for kind, values in ratios.items():
         result[f"interleaved_{kind}_ratio"] = round(statistics.median(values), 3)
@@ -173,19 +176,19 @@ def main() -> None:
         models.append(Path(base))
     work = Path(args.work)
     direct: dict[str, tuple[dict, dict]] = {}
+    examples = _questions(args.questions)  # the profiled questions, read once
 
     def measure_directly(record: dict, cached: bool) -> None:
         """Right after each GGUF's profile, so both see the machine in the same state."""
         print(record["label"], record["status"], "(kept)" if cached else "")
         if record["spec"]["backend"] == "llama.cpp" and record["status"] == "ok":
             model = Path(record["spec"]["model"])
-            direct[record["label"]] = (
-                llama_bench(model, args.threads),
-                {
-                    **replay(model, args.threads, args.questions),
-                    **interleaved(model, args.threads, args.questions, args.rounds),
-                },
-            )
+            bench = llama_bench(model, args.threads)
+            with QAEngine(model, EngineConfig(n_threads=args.threads, parallel=1)) as engine:
+                direct[record["label"]] = (
+                    bench,
+                    {**replay(engine, examples), **interleaved(engine, examples, args.rounds)},
+                )
 
     records = run_profile(specs, work, timeout_s=3600, on_done=measure_directly)
     system = system_report()
