@@ -3,7 +3,9 @@
 For each fine-tuning run given: export it to Q4_K_M (skipped when already exported), calibrate
 its no-answer threshold on the run's validation articles (`edgeqa calibrate`), then evaluate on
 the same seeded sample of its held-out test articles with every decoding policy:
-free / span decoding, x the model's own abstention / the calibrated threshold.
+free / span decoding, x the model's own abstention / the calibrated threshold, plus free decoding
+that never abstains (what the model extracts when it must answer). Each row also gives the
+ROC AUC of the no-answer probability (answerable vs unanswerable): how much any threshold can do.
 Everything goes through the real CLI; each step resumes where an interrupted run stopped.
 
 usage: python benchmarks/answer_levers.py --run models/smollm2-squad --run runs/recipe/lr5e-4
@@ -20,7 +22,8 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-POLICIES = (("free", "model"), ("span", "model"), ("free", "auto"), ("span", "auto"))
+ABSTENTION_LABELS = {"model": "model", "1": "never"}
+POLICIES = (("free", "model"), ("span", "model"), ("free", "auto"), ("span", "auto"), ("free", "1"))
 
 
 def cli(*args: str) -> None:
@@ -85,15 +88,16 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                         if k in summary["config"]
                     },
                     "decoding": decoding,
-                    "abstention": "model"
-                    if threshold == "model"
-                    else f"threshold {metrics['na_threshold']:.3f}",
+                    "abstention": ABSTENTION_LABELS.get(
+                        threshold, f"threshold {metrics['na_threshold']:.3f}"
+                    ),
                     "questions": official["total"],
                     "f1": round(official["f1"], 2),
                     "exact": round(official["exact"], 2),
                     "HasAns_f1": round(official["HasAns_f1"], 2),
                     "NoAns_f1": round(official["NoAns_f1"], 2),
                     "always_abstain_f1": round(metrics["always_abstain"]["f1"], 2),
+                    "na_prob_auc": round(metrics["na_prob_auc"], 3),
                     "questions_per_s": metrics["this_session"]["questions_per_s"],
                     "calibrate_s": round(calibrate_s, 1) if threshold == "auto" else None,
                 }
@@ -116,14 +120,16 @@ def keep_measured_timings(rows: list[dict], previous_file: Path) -> None:
 
 def markdown(rows: list[dict]) -> str:
     header = (
-        "| run | recipe | decoding | abstention | F1 | EM | HasAns F1 | NoAns F1 | always abstain | q/s |"
+        "| run | recipe | decoding | abstention | F1 | EM | HasAns F1 | NoAns F1 | always abstain "
+        "| NA AUC | q/s |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 11]
     for r in rows:
         recipe = ", ".join(f"{k}={v}" for k, v in r["recipe"].items())
         cells = [r["run"], recipe, r["decoding"], r["abstention"]]
         cells += [f"{r[k]:.2f}" for k in ("f1", "exact", "HasAns_f1", "NoAns_f1", "always_abstain_f1")]
-        lines.append("| " + " | ".join([*cells, str(r["questions_per_s"])]) + " |")
+        cells += [f"{r['na_prob_auc']:.3f}", str(r["questions_per_s"])]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from edgeqa.data.squad import load_squad
-from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate
+from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from tests.helpers import run_cli
 
 FAST = ("--max-answer-tokens", "12")  # short answers keep these end-to-end runs quick
@@ -42,13 +42,14 @@ def test_eval_writes_official_outputs_that_rescore_identically(finished_run, squ
     assert set(predictions) == {e.qid for e in examples}
     golds = [GoldQuestion(e.qid, e.answers) for e in examples]
     assert evaluate(golds, predictions, na_probs) == metrics["official"]
+    assert metrics["na_prob_auc"] == pytest.approx(no_answer_auc(golds, na_probs))
     assert metrics["always_abstain"]["f1"] == pytest.approx(
         100 * sum(e.is_impossible for e in examples) / len(examples)
     )
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == len(examples)
     assert all(r["prompt_tokens"] > 0 and r["latency_s"] >= 0 for r in log)
-    assert "always abstain" in result.stdout and "HasAns F1" in result.stdout
+    assert all(column in result.stdout for column in ("always abstain", "HasAns F1", "NA AUC"))
 
 
 def test_interrupted_run_resumes_without_redoing_and_ends_equal(finished_run, squad_tiny, tmp_path):

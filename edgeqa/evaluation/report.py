@@ -40,6 +40,7 @@ def metrics_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
             answer_policy(metrics),
             _cell(official["total"]),
             *(_cell(official.get(k)) for _, k in COLUMNS),
+            _cell(metrics.get("na_prob_auc")),
             _cell(metrics.get("latency_s", {}).get("p95")),
             _cell(speed),
         ],
@@ -48,15 +49,12 @@ def metrics_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
             "",
             "",
             *(_cell(baseline.get(k)) for _, k in COLUMNS[:4]),
-            "-",
-            "-",
-            "-",
-            "-",
+            *["-"] * 5,
         ],
     ]
 
 
-HEADER = ["model", "answers", "questions", *(label for label, _ in COLUMNS), "p95 s", "q/s"]
+HEADER = ["model", "answers", "questions", *(label for label, _ in COLUMNS), "NA AUC", "p95 s", "q/s"]
 
 
 def markdown_table(rows: Sequence[Sequence[str]], header: Sequence[str] = HEADER) -> str:

@@ -19,7 +19,7 @@ from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.endpoint import EndpointClient, EndpointConfig
 from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_records
-from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate
+from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.prompts import SYSTEM_PROMPT, parse_answer, qa_messages
 from edgeqa.runtime.engine import EngineConfig, QAEngine
@@ -214,6 +214,7 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
         "na_threshold": request.engine.na_threshold,
         "official": evaluate(golds, predictions, na_probs),
         "always_abstain": always_abstain_baseline(golds),
+        "na_prob_auc": no_answer_auc(golds, na_probs),
         "skipped_too_long": sum(1 for e in request.examples if records[e.qid].get("skipped")),
         "prompt_tokens": sum(records[e.qid]["prompt_tokens"] for e in request.examples),
         "generated_tokens": sum(records[e.qid]["generated_tokens"] for e in request.examples),

@@ -162,6 +162,27 @@ def evaluate(
     return result
 
 
+def no_answer_auc(golds: Sequence[GoldQuestion], na_probs: Mapping[str, float]) -> float | None:
+    """How well the no-answer probability ranks unanswerable above answerable questions (ROC
+    AUC: 0.5 is chance, 1.0 perfect; None without both kinds). A threshold can trade HasAns
+    for NoAns only as well as this ranking allows, so it says whether calibration can help."""
+    scores = [(na_probs[g.qid], not g.has_answer) for g in golds if g.qid in na_probs]
+    positives = sum(1 for _, unanswerable in scores if unanswerable)
+    negatives = len(scores) - positives
+    if not positives or not negatives:
+        return None
+    scores.sort(key=lambda pair: pair[0])
+    rank_sum, start = 0.0, 0
+    while start < len(scores):  # tied probabilities share their average rank
+        end = start
+        while end < len(scores) and scores[end][0] == scores[start][0]:
+            end += 1
+        average_rank = (start + 1 + end) / 2
+        rank_sum += average_rank * sum(1 for _, unanswerable in scores[start:end] if unanswerable)
+        start = end
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
 def always_abstain_baseline(golds: Sequence[GoldQuestion]) -> dict[str, float]:
     """The trivial v2 baseline: answer nothing, everywhere."""
     return evaluate(golds, {g.qid: "" for g in golds})

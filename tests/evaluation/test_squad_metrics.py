@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from edgeqa.evaluation.squad_metrics import (
@@ -6,6 +8,7 @@ from edgeqa.evaluation.squad_metrics import (
     compute_exact,
     compute_f1,
     evaluate,
+    no_answer_auc,
     normalize_answer,
 )
 
@@ -87,3 +90,30 @@ def test_always_abstain_scores_the_unanswerable_share(four_questions):
 def test_no_matching_prediction_is_an_error():
     with pytest.raises(ValueError):
         evaluate([GoldQuestion("a", ())], {"b": ""})
+
+
+def _golds(kinds: str) -> list[GoldQuestion]:
+    """'a' answerable, 'u' unanswerable, one question each."""
+    return [GoldQuestion(f"q{i}", ("x",) if kind == "a" else ()) for i, kind in enumerate(kinds)]
+
+
+def test_no_answer_auc_reads_perfect_reversed_and_tied_rankings():
+    golds = _golds("aauu")
+    assert no_answer_auc(golds, {"q0": 0.1, "q1": 0.2, "q2": 0.8, "q3": 0.9}) == 1.0
+    assert no_answer_auc(golds, {"q0": 0.9, "q1": 0.8, "q2": 0.2, "q3": 0.1}) == 0.0
+    assert no_answer_auc(golds, dict.fromkeys(("q0", "q1", "q2", "q3"), 0.5)) == 0.5
+    assert no_answer_auc(_golds("aa"), {"q0": 0.1, "q1": 0.2}) is None
+
+
+def test_no_answer_auc_is_the_share_of_correctly_ordered_pairs():
+    rng = random.Random(0)
+    golds = _golds("".join(rng.choice("au") for _ in range(60)))
+    probs = {g.qid: rng.choice((0.1, 0.3, 0.5, 0.7)) for g in golds}  # many ties
+    pairs = [
+        1.0 if probs[u.qid] > probs[a.qid] else 0.5 if probs[u.qid] == probs[a.qid] else 0.0
+        for u in golds
+        if not u.has_answer
+        for a in golds
+        if a.has_answer
+    ]
+    assert no_answer_auc(golds, probs) == pytest.approx(sum(pairs) / len(pairs))
