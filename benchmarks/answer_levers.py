@@ -88,9 +88,9 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                         if k in summary["config"]
                     },
                     "decoding": decoding,
-                    "abstention": ABSTENTION_LABELS.get(
-                        threshold, f"threshold {metrics['na_threshold']:.3f}"
-                    ),
+                    "abstention": ABSTENTION_LABELS[threshold]
+                    if threshold in ABSTENTION_LABELS
+                    else f"threshold {metrics['na_threshold']:.3f}",
                     "questions": official["total"],
                     "f1": round(official["f1"], 2),
                     "exact": round(official["exact"], 2),
