@@ -13,6 +13,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
@@ -172,14 +173,11 @@ def no_answer_auc(golds: Sequence[GoldQuestion], na_probs: Mapping[str, float]) 
     if not positives or not negatives:
         return None
     scores.sort(key=lambda pair: pair[0])
-    rank_sum, start = 0.0, 0
-    while start < len(scores):  # tied probabilities share their average rank
-        end = start
-        while end < len(scores) and scores[end][0] == scores[start][0]:
-            end += 1
-        average_rank = (start + 1 + end) / 2
-        rank_sum += average_rank * sum(1 for _, unanswerable in scores[start:end] if unanswerable)
-        start = end
+    rank_sum, ranked = 0.0, 0
+    for _, group in groupby(scores, key=lambda pair: pair[0]):  # ties share their average rank
+        tied = [unanswerable for _, unanswerable in group]
+        rank_sum += (ranked + (len(tied) + 1) / 2) * sum(tied)
+        ranked += len(tied)
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
