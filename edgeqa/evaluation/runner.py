@@ -127,6 +127,7 @@ def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: in
                         "prediction": parse_answer(g.text),
                         "raw": g.text,
                         "na_prob": g.na_prob,
+                        "answer_logprob": g.answer_logprob,
                         "prompt_tokens": g.prompt_tokens,
                         "generated_tokens": g.generated_tokens,
                         "latency_s": round(g.latency_s, 4),

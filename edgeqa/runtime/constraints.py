@@ -7,8 +7,10 @@ prefix of the abstention), and the answer may end only once it holds some text. 
 not context tokens, matters because the answer is tokenized on its own ("Paris" at the start of
 the assistant turn) while the context holds " Paris".
 
-Both choosers also report the no-answer probability from the first step's distribution and can
-forbid the abstention, which is how a calibrated --na-threshold decides instead of the model.
+Both choosers also report the no-answer probability from the first step's distribution, can
+forbid the abstention (which is how a calibrated --na-threshold decides instead of the model), and
+give each chosen token's log-probability under the distribution it was chosen from, which adds up
+to the answer's own probability (the confidence of the extraction).
 """
 
 from __future__ import annotations
@@ -77,6 +79,13 @@ def softmax_share(logits: np.ndarray, tokens: np.ndarray, allowed: np.ndarray | 
     return float(np.exp(logits[tokens].astype(np.float64) - top).sum() / total)
 
 
+def log_softmax_at(logits: np.ndarray, token: int) -> float:
+    """log p(token) under the softmax of `logits` (masked entries are -inf)."""
+    finite = logits[np.isfinite(logits)].astype(np.float64)
+    top = float(finite.max())
+    return float(logits[token] - top - np.log(np.exp(finite - top).sum()))
+
+
 class FreeChooser:
     """Plain greedy decoding; the abstention can be forbidden at the first token."""
 
@@ -90,11 +99,19 @@ class FreeChooser:
     def forbid_abstention(self) -> None:
         self.abstention_allowed = False
 
+    def _masked(self, logits: np.ndarray) -> np.ndarray:
+        if self.abstention_allowed:
+            return logits
+        logits = logits.copy()
+        logits[self.abstain_tokens] = -np.inf
+        return logits
+
     def choose(self, logits: np.ndarray) -> int:
-        if not self.abstention_allowed:
-            logits = logits.copy()
-            logits[self.abstain_tokens] = -np.inf
-        return int(np.argmax(logits))
+        return int(np.argmax(self._masked(logits)))
+
+    def log_prob(self, logits: np.ndarray, token: int) -> float:
+        """log p(token) under the distribution `choose` picks from (before `advance`)."""
+        return log_softmax_at(self._masked(logits), token)
 
     def advance(self, token: int) -> None:
         self.abstention_allowed = True  # only the first token decides between answer and abstention
@@ -152,6 +169,14 @@ class SpanChooser:
         if allowed.size == 0:  # the answer reached the end of the context: stop
             return int(self.index.end_tokens[0])
         return int(allowed[np.argmax(logits[allowed])])
+
+    def log_prob(self, logits: np.ndarray, token: int) -> float:
+        """log p(token) over the tokens the constraint allows (before `advance`); the forced end
+        at the end of the context is certain."""
+        allowed = self.allowed()
+        if allowed.size == 0:
+            return 0.0
+        return log_softmax_at(logits[allowed], int(np.flatnonzero(allowed == token)[0]))
 
     def advance(self, token: int) -> None:
         piece = self.index.pieces[token]

@@ -84,13 +84,15 @@ class EngineStats:
 
 @dataclass(frozen=True)
 class Generation:
-    """One answer: its text, token counts, the abstention probability and when it finished."""
+    """One answer: its text, token counts, the abstention probability, the answer's own
+    log-probability (None when the answer is the abstention) and when it finished."""
 
     text: str
     prompt_tokens: int
     generated_tokens: int
     na_prob: float
     latency_s: float
+    answer_logprob: float | None = None
 
 
 @dataclass
@@ -407,6 +409,7 @@ class QAEngine:
         self.stats.prompt_tokens_decoded += len(entries)
 
         generated: list[list[int]] = [[] for _ in prompts]
+        logprobs = [0.0] * len(prompts)
         starts = [self._start_answer(row, contexts[i] if contexts else None) for i, row in enumerate(logits)]
         choosers = [chooser for chooser, _, _ in starts]
         abstained = [abstain for _, _, abstain in starts]
@@ -417,6 +420,7 @@ class QAEngine:
             step = []
             for index, row in zip(active, logits, strict=True):
                 token = choosers[index].choose(row)
+                logprobs[index] += choosers[index].log_prob(row, token)
                 done = self.is_end_of_generation(token)
                 if not done:
                     generated[index].append(token)
@@ -440,9 +444,10 @@ class QAEngine:
                 generated_tokens=len(tokens),
                 na_prob=na_prob,
                 latency_s=latency,
+                answer_logprob=None if abstain else logprob,
             )
-            for prompt, tokens, (_, na_prob, abstain), latency in zip(
-                prompts, generated, starts, finished_at, strict=True
+            for prompt, tokens, (_, na_prob, abstain), latency, logprob in zip(
+                prompts, generated, starts, finished_at, logprobs, strict=True
             )
         ]
 

@@ -5,7 +5,7 @@ test_engine.py."""
 import numpy as np
 import pytest
 
-from edgeqa.runtime.constraints import FreeChooser, SpanChooser, VocabIndex, softmax_share
+from edgeqa.runtime.constraints import FreeChooser, SpanChooser, VocabIndex, log_softmax_at, softmax_share
 
 PIECES = [b"", b"Par", b"is", b" Paris", b"un", b"answer", b"able", b"x", b" ", b" is"]
 END, PAR, IS, SPACE_PARIS, UN, ANSWER, ABLE, X, SPACE, SPACE_IS = range(len(PIECES))
@@ -96,3 +96,27 @@ def test_span_starts_are_cached_per_context(index):
     first = index.span_starts(b"It is Paris.")
     assert index.span_starts(b"It is Paris.") is first
     assert index.span_starts(b"xx") == frozenset({X})
+
+
+def test_log_softmax_at_ignores_masked_tokens():
+    logits = np.array([0.0, np.log(3.0), -np.inf], dtype=np.float32)
+    assert np.exp(log_softmax_at(logits, 1)) == pytest.approx(0.75)
+    assert log_softmax_at(logits, 2) == -np.inf
+
+
+def test_span_log_prob_is_over_the_allowed_tokens(index):
+    logits = np.zeros(len(PIECES), dtype=np.float32)  # uniform over what the constraint allows
+    span = chooser(index)
+    assert np.exp(span.log_prob(logits, SPACE_PARIS)) == pytest.approx(1 / 6)
+    span.forbid_abstention()  # the abstention's share goes to the spans
+    assert np.exp(span.log_prob(logits, SPACE_PARIS)) == pytest.approx(1 / 5)
+    span.advance(PAR)  # "Par" continues only as "is" or ends
+    assert np.exp(span.log_prob(logits, IS)) == pytest.approx(1 / 2)
+
+
+def test_free_log_prob_leaves_out_a_forbidden_abstention():
+    logits = np.zeros(len(PIECES), dtype=np.float32)
+    free = FreeChooser(np.array([UN]))
+    assert np.exp(free.log_prob(logits, X)) == pytest.approx(1 / len(PIECES))
+    free.forbid_abstention()
+    assert np.exp(free.log_prob(logits, X)) == pytest.approx(1 / (len(PIECES) - 1))

@@ -206,3 +206,21 @@ def test_threshold_decides_the_abstention(embedded_model, paragraph, paragraph_p
     assert all(g.text != ABSTAIN and g.text in contexts[0] and g.generated_tokens for g in answered)
     assert all(g.text == ABSTAIN and g.generated_tokens == 0 for g in abstained)
     assert [g.na_prob for g in answered] == pytest.approx([g.na_prob for g in abstained])
+
+
+def test_answer_logprob_is_the_chosen_tokens_log_probability(embedded_f16, paragraph_prompts):
+    """One answer token: its log-probability is the top log-softmax of the prompt's next-token
+    logits; longer answers multiply in more tokens (and the end), so they can only be less likely."""
+    prompts = paragraph_prompts[:3]
+    with QAEngine(embedded_f16, EngineConfig(n_ctx=4096, parallel=8, max_answer_tokens=1)) as one_token:
+        first = one_token.generate_group(prompts)
+        expected = []
+        for prompt in prompts:
+            logits = one_token.next_token_logits(prompt).astype(np.float64)
+            expected.append(logits.max() - logits.max() - np.log(np.exp(logits - logits.max()).sum()))
+    # batched and one-at-a-time decoding differ in the last digits of F16 matmuls
+    assert [g.answer_logprob for g in first] == pytest.approx(expected, abs=1e-2)
+    with QAEngine(embedded_f16, CONFIG) as full:
+        whole = full.generate_group(prompts)
+    for short, long in zip(first, whole, strict=True):
+        assert long.answer_logprob <= short.answer_logprob + 1e-3
