@@ -3,10 +3,12 @@
 For each fine-tuning run given: export it to Q4_K_M (skipped when already exported), calibrate
 its no-answer threshold on the run's validation articles (`edgeqa calibrate`), then evaluate on
 the same seeded sample of its held-out test articles with every decoding policy:
-free / span decoding, x the model's own abstention / the calibrated threshold, plus free decoding
-that never abstains (what the model extracts when it must answer). Each row also gives the
-ROC AUC of the no-answer probability (answerable vs unanswerable): how much any threshold can do.
-Everything goes through the real CLI; each step resumes where an interrupted run stopped.
+free / span decoding, x the model's own abstention / the calibrated threshold on either
+no-answer score (the abstention's first-token probability, or the doubt in the decoded answer),
+plus free decoding that never abstains (what the model extracts when it must answer). Each row
+also gives the ROC AUC of its no-answer probability (answerable vs unanswerable): how much any
+threshold can do. Everything goes through the real CLI; each step resumes where an interrupted
+run stopped. Rows of runs not given this time are kept from the previous results file.
 
 usage: python benchmarks/answer_levers.py --run models/smollm2-squad --run runs/recipe/lr5e-4
 writes: benchmarks/results/answer_levers.json and .md
@@ -23,7 +25,16 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 ABSTENTION_LABELS = {"model": "model", "1": "never"}
-POLICIES = (("free", "model"), ("span", "model"), ("free", "auto"), ("span", "auto"), ("free", "1"))
+# (decoding, --na-threshold, --na-score)
+POLICIES = (
+    ("free", "model", "abstention"),
+    ("free", "auto", "abstention"),
+    ("free", "1", "abstention"),
+    ("free", "auto", "answer"),
+    ("span", "model", "abstention"),
+    ("span", "auto", "abstention"),
+    ("span", "auto", "answer"),
+)
 
 
 def cli(*args: str) -> None:
@@ -39,7 +50,8 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
     validation = [a for title in summary["data"]["val_articles"] for a in ("--article", title)]
     common = ("--threads", str(threads), "--quiet")
     rows = []
-    for decoding in ("free", "span"):
+    for decoding, score in sorted({(d, s) for d, _, s in POLICIES}):
+        suffix = "-answer" if score == "answer" else ""
         started = time.perf_counter()
         cli(
             "calibrate",
@@ -50,15 +62,17 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
             *validation,
             "--decoding",
             decoding,
+            "--na-score",
+            score,
             "--out",
-            str(work / "calibrate" / f"{run.name}-{decoding}"),
+            str(work / "calibrate" / f"{run.name}-{decoding}{suffix}"),
             *common,
         )
         calibrate_s = time.perf_counter() - started
-        for policy_decoding, threshold in POLICIES:
-            if policy_decoding != decoding:
+        for policy_decoding, threshold, policy_score in POLICIES:
+            if (policy_decoding, policy_score) != (decoding, score):
                 continue
-            out = work / "eval" / f"{run.name}-{decoding}-{threshold}"
+            out = work / "eval" / f"{run.name}-{decoding}-{threshold}{suffix}"
             cli(
                 "eval",
                 "--model",
@@ -73,6 +87,8 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                 decoding,
                 "--na-threshold",
                 threshold,
+                "--na-score",
+                score,
                 "--out",
                 str(out),
                 *common,
@@ -88,9 +104,7 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                         if k in summary["config"]
                     },
                     "decoding": decoding,
-                    "abstention": ABSTENTION_LABELS[threshold]
-                    if threshold in ABSTENTION_LABELS
-                    else f"threshold {metrics['na_threshold']:.3f}",
+                    "abstention": abstention_label(threshold, score, metrics["na_threshold"]),
                     "questions": official["total"],
                     "f1": round(official["f1"], 2),
                     "exact": round(official["exact"], 2),
@@ -104,6 +118,23 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
             )
             print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+def abstention_label(option: str, score: str, threshold: float | None) -> str:
+    """ "model", "never", "threshold 0.117" (abstention score) or "doubt > 0.290" (answer score)."""
+    if option in ABSTENTION_LABELS:
+        return ABSTENTION_LABELS[option]
+    if threshold is None:
+        return "model (no calibration)"
+    return f"doubt > {threshold:.3f}" if score == "answer" else f"threshold {threshold:.3f}"
+
+
+def merge_previous(rows: list[dict], previous_file: Path) -> list[dict]:
+    """The rows of runs not measured this time, from the previous results, then this time's."""
+    if not previous_file.is_file():
+        return rows
+    measured = {r["run"] for r in rows}
+    return [r for r in json.loads(previous_file.read_text()) if r["run"] not in measured] + rows
 
 
 def keep_measured_timings(rows: list[dict], previous_file: Path) -> None:
@@ -144,6 +175,7 @@ def main() -> None:
         row for run in args.run for row in lever_rows(Path(run), Path(args.work), args.limit, args.threads)
     ]
     keep_measured_timings(rows, RESULTS / "answer_levers.json")
+    rows = merge_previous(rows, RESULTS / "answer_levers.json")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "answer_levers.json").write_text(json.dumps(rows, indent=2) + "\n")
     (RESULTS / "answer_levers.md").write_text(markdown(rows))

@@ -119,6 +119,15 @@ def _add_answer_policy(parser: argparse.ArgumentParser, threshold: bool) -> None
             "empty (below it the model must answer); auto: the threshold `edgeqa calibrate` "
             "stored beside the GGUF, else the model; model: the model's own choice (default: auto)",
         )
+    parser.add_argument(
+        "--na-score",
+        choices=("abstention", "answer"),
+        default="abstention",
+        help="the no-answer probability: abstention: the abstention's share of the first "
+        "token's distribution; answer: 1 - P(the answer decoded when the model may not "
+        "abstain), its doubt in its own answer (every answer is decoded; abstain above "
+        "the threshold, 0.5 without one) (default: %(default)s)",
+    )
 
 
 def _add_endpoint_options(parser: argparse.ArgumentParser, purpose: str) -> None:
@@ -195,7 +204,8 @@ def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Answer every validation question (the abstention forbidden), then pick the threshold "
             "on the no-answer probability that maximises F1, as the official SQuAD 2.0 script "
-            "does, and write it to <model>.calibration.json, where eval and the demo find it "
+            "does, and write it to <model>.calibration.json (one entry per --decoding and "
+            "--na-score), where eval and the demo find it "
             "(--na-threshold auto). Use questions the model was not trained on and that you will "
             "not report test scores on: the validation articles of the fine-tuning run."
         ),

@@ -49,6 +49,7 @@ def _engine_config(args: argparse.Namespace, na_threshold: float | None):
         use_mmap=not args.no_mmap,
         span_constrained=args.decoding == "span",
         na_threshold=na_threshold,
+        na_score=args.na_score,
     )
 
 
@@ -61,7 +62,7 @@ def _evaluate(
 
     engine = _engine_config(args, na_threshold)
     if endpoint is not None:  # an endpoint decodes freely and decides its own abstentions
-        engine = dataclasses.replace(engine, span_constrained=False, na_threshold=None)
+        engine = dataclasses.replace(engine, span_constrained=False, na_threshold=None, na_score="abstention")
     return run_eval(
         EvalRequest(
             model=model,
@@ -114,9 +115,12 @@ def eval_command(args: argparse.Namespace) -> int:
     rows = []
     for model in models:
         model_out = out / _slug(model.stem) if runs > 1 else out
-        threshold = resolve_na_threshold(args.na_threshold, model, args.decoding == "span")
+        threshold = resolve_na_threshold(args.na_threshold, model, args.decoding == "span", args.na_score)
         print(f"edgeqa eval: {model} on {len(examples)} questions of {data} -> {model_out}")
-        print(f"  decoding: {args.decoding}; no-answer threshold: {threshold.value} ({threshold.reason})")
+        print(
+            f"  decoding: {args.decoding}; no-answer score: {args.na_score}; "
+            f"threshold: {threshold.value} ({threshold.reason})"
+        )
         metrics = _evaluate(args, model, data, examples, model_out, threshold.value)
         rows.extend(metrics_rows(model.stem, metrics))
     if endpoint is not None:
@@ -200,7 +204,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     )
     print(f"edgeqa calibrate: {model} on {len(examples)} questions of {data}, every one answered -> {out}")
     metrics = _evaluate(args, model, data, examples, out, na_threshold=1.0)
-    record = write_calibration(model, args.decoding == "span", metrics)
+    record = write_calibration(model, args.decoding == "span", args.na_score, metrics)
     official = metrics["official"]
     print(
         f"no-answer threshold {record['na_threshold']:.4f}: F1 {official['f1']:.2f} with every question "
@@ -425,7 +429,10 @@ def demo_command(args: argparse.Namespace) -> int:
     for model in models:
         read_gguf_info(model)
     service = default_service(
-        models, span_constrained=args.decoding == "span", na_threshold=args.na_threshold
+        models,
+        span_constrained=args.decoding == "span",
+        na_threshold=args.na_threshold,
+        na_score=args.na_score,
     )
     print(f"edgeqa demo: models {', '.join(service.models)}; http://{args.host}:{args.port}")
     app = build_app(service, concurrency=args.concurrency, queue_size=args.queue_size)

@@ -49,6 +49,7 @@ def test_eval_writes_official_outputs_that_rescore_identically(finished_run, squ
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == len(examples)
     assert all(r["prompt_tokens"] > 0 and r["latency_s"] >= 0 for r in log)
+    assert all(r["answer_logprob"] <= 0 for r in log)  # the model decided: every answer decoded
     assert all(column in result.stdout for column in ("always abstain", "HasAns F1", "NA AUC"))
 
 

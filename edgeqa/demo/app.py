@@ -32,14 +32,19 @@ def example_rows(count: int = 4) -> list[list[str]]:
 
 
 def default_service(
-    extra_models: list[Path] | None = None, span_constrained: bool = True, na_threshold: str = "auto"
+    extra_models: list[Path] | None = None,
+    span_constrained: bool = True,
+    na_threshold: str = "auto",
+    na_score: str = "abstention",
 ) -> QAService:
     """The given GGUFs, else the embedded model plus every GGUF under models/ and export/;
     span-constrained answers and each model's calibrated threshold unless told otherwise."""
     from edgeqa.models.registry import discover_models, exported_sources
 
     paths = extra_models or discover_models()
-    config = EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48, span_constrained=span_constrained)
+    config = EngineConfig(
+        n_ctx=4096, parallel=1, max_answer_tokens=48, span_constrained=span_constrained, na_score=na_score
+    )
     return QAService(model_choices(paths, exported_sources()), config, na_threshold)
 
 

@@ -101,7 +101,9 @@ class QAService:
         with self._loading:
             if name not in self._engines:
                 path = self.models[name]
-                threshold = resolve_na_threshold(self.na_threshold, path, self.config.span_constrained)
+                threshold = resolve_na_threshold(
+                    self.na_threshold, path, self.config.span_constrained, self.config.na_score
+                )
                 config = dataclasses.replace(self.config, na_threshold=threshold.value)
                 self._engines[name] = QAEngine(path, config)
             return self._engines[name]

@@ -1,10 +1,11 @@
-"""The no-answer threshold of a GGUF, calibrated on validation questions and kept beside it.
+"""The no-answer thresholds of a GGUF, calibrated on validation questions and kept beside it.
 
 A small model's own choice to abstain is poorly calibrated (it abstains far too often, or too
 rarely). The official SQuAD 2.0 script already finds the threshold on the no-answer probability
 that maximises F1 when every question gets an answer: `edgeqa calibrate` runs exactly that on
 validation questions and stores the threshold in `<model>.calibration.json`, keyed to the file's
-hash and the decoding mode, so eval and the demo apply it with `--na-threshold auto`.
+hash, with one entry per decoding mode and no-answer score (each has its own scale), so eval and
+the demo apply the right one with `--na-threshold auto`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ def calibration_path(model: Path) -> Path:
     return model.with_name(model.name.removesuffix(".gguf") + ".calibration.json")
 
 
+def policy_key(span_constrained: bool, na_score: str) -> str:
+    """The entry of a decoding mode and no-answer score, e.g. "span/answer"."""
+    return f"{'span' if span_constrained else 'free'}/{na_score}"
+
+
 @dataclass(frozen=True)
 class ThresholdChoice:
     """The threshold an engine will use (None: the model's own abstention) and why."""
@@ -32,45 +38,60 @@ class ThresholdChoice:
     reason: str
 
 
-def write_calibration(model: Path, span_constrained: bool, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Store the best-F1 threshold of a forced-answer evaluation (its metrics.json dict)."""
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record["model_sha256"], str) and isinstance(record["thresholds"], dict):
+            return record
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise EdgeQAError(f"{path}: not a calibration file; delete it or run edgeqa calibrate again")
+
+
+def write_calibration(
+    model: Path, span_constrained: bool, na_score: str, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """Store the best-F1 threshold of a forced-answer evaluation (its metrics.json dict) as the
+    entry of its decoding and score; the other entries stay if they belong to the same file."""
+    path = calibration_path(model)
+    record = {"model_sha256": metrics["model_sha256"], "thresholds": {}}
+    if path.exists():
+        existing = _read(path)
+        if existing["model_sha256"] == record["model_sha256"]:
+            record = existing
     official = metrics["official"]
-    record = {
-        "model_sha256": metrics["model_sha256"],
-        "span_constrained": span_constrained,
+    entry = {
         "na_threshold": official["best_f1_thresh"],
         "best_f1": official["best_f1"],
         "questions": official["total"],
         "data": metrics["data"],
     }
-    atomic_write_json(calibration_path(model), record)
-    return record
+    record["thresholds"][policy_key(span_constrained, na_score)] = entry
+    atomic_write_json(path, record)
+    return entry
 
 
-def stored_threshold(model: Path, span_constrained: bool) -> ThresholdChoice:
-    """The calibrated threshold for this exact file and decoding mode, if one is stored."""
+def stored_threshold(model: Path, span_constrained: bool, na_score: str) -> ThresholdChoice:
+    """The calibrated threshold for this exact file, decoding mode and score, if one is stored."""
     path = calibration_path(model)
     if not path.exists():
         return ThresholdChoice(None, f"no {path.name}: the model decides when to abstain")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        threshold, sha, span = record["na_threshold"], record["model_sha256"], record["span_constrained"]
-    except (ValueError, KeyError, TypeError):
-        raise EdgeQAError(
-            f"{path}: not a calibration file; delete it or run edgeqa calibrate again"
-        ) from None
-    mode = "span-constrained" if span_constrained else "free"
-    if span != span_constrained:
-        return ThresholdChoice(None, f"{path.name} was calibrated for other decoding than {mode}")
-    if sha != sha256_file(model):
+    record = _read(path)
+    key = policy_key(span_constrained, na_score)
+    entry = record["thresholds"].get(key)
+    if entry is None:
+        return ThresholdChoice(None, f"{path.name} has no threshold for {key} (run edgeqa calibrate)")
+    if record["model_sha256"] != sha256_file(model):
         return ThresholdChoice(None, f"{path.name} belongs to another version of {model.name}")
-    return ThresholdChoice(float(threshold), f"calibrated in {path.name} on {record['questions']} questions")
+    return ThresholdChoice(
+        float(entry["na_threshold"]), f"calibrated in {path.name} ({key}) on {entry['questions']} questions"
+    )
 
 
-def resolve_na_threshold(option: str, model: Path, span_constrained: bool) -> ThresholdChoice:
+def resolve_na_threshold(option: str, model: Path, span_constrained: bool, na_score: str) -> ThresholdChoice:
     """Turn --na-threshold (auto | model | a probability) into the threshold to decode with."""
     if option == "auto":
-        return stored_threshold(model, span_constrained)
+        return stored_threshold(model, span_constrained, na_score)
     if option == "model":
         return ThresholdChoice(None, "the model decides when to abstain")
     try:

@@ -24,9 +24,12 @@ def _cell(value: Any) -> str:
 
 
 def answer_policy(metrics: dict[str, Any]) -> str:
-    """How the answers were decoded and who decided to abstain, e.g. "span, na>0.042"."""
+    """How the answers were decoded and who decided to abstain, e.g. "span, na>0.042", or
+    "free, doubt>0.31" when the no-answer probability is the doubt in the answer."""
     decoding = "span" if metrics.get("span_constrained") else "free"
     threshold = metrics.get("na_threshold")
+    if metrics.get("na_score") == "answer":
+        return f"{decoding}, doubt>{0.5 if threshold is None else threshold:.3g}"
     return decoding if threshold is None else f"{decoding}, na>{threshold:.3g}"
 
 

@@ -59,6 +59,7 @@ def _fingerprint(request: EvalRequest, model_sha256: str | None) -> dict[str, An
         "max_answer_tokens": request.engine.max_answer_tokens,
         "span_constrained": request.engine.span_constrained,
         "na_threshold": request.engine.na_threshold,
+        "na_score": request.engine.na_score,
         "too_long": request.too_long,
     }
 
@@ -213,6 +214,7 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
         "data": request.data,
         "span_constrained": request.engine.span_constrained,
         "na_threshold": request.engine.na_threshold,
+        "na_score": request.engine.na_score,
         "official": evaluate(golds, predictions, na_probs),
         "always_abstain": always_abstain_baseline(golds),
         "na_prob_auc": no_answer_auc(golds, na_probs),

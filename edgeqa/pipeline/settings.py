@@ -20,6 +20,7 @@ class PipelineSettings:
     max_answer_tokens: int = 32
     decoding: str = "span"  # span: answers confined to a context span; free: plain greedy
     na_threshold: float | None = None  # None: the model decides to abstain; else abstain above it
+    na_score: str = "abstention"  # abstention | answer (see edgeqa eval --na-score)
     profile_questions: int = 10
     profile_repeats: int = 1
     transformers_baseline: bool = True
@@ -34,6 +35,11 @@ class PipelineSettings:
             raise EdgeQAError(f"pipeline: decoding must be span or free, not {self.decoding!r}")
         if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
             raise EdgeQAError("pipeline: na_threshold must be a probability in [0, 1] or null")
+        from edgeqa.runtime.engine import NA_SCORES
+
+        if self.na_score not in NA_SCORES:
+            choices = ", ".join(NA_SCORES)
+            raise EdgeQAError(f"pipeline: na_score must be one of {choices}, not {self.na_score!r}")
         if not self.quants:
             raise EdgeQAError("pipeline: quants must name at least one llama.cpp type")
 

@@ -92,6 +92,7 @@ def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, 
                     max_answer_tokens=settings.max_answer_tokens,
                     span_constrained=settings.decoding == "span",
                     na_threshold=settings.na_threshold,
+                    na_score=settings.na_score,
                 ),
             )
         )

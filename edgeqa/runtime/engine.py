@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,13 @@ class RopeSettings:
 
 ROPE_SCALING_TYPES = ("unspecified", "none", "linear", "yarn")
 
+# Where the no-answer probability comes from. abstention: the abstention's share of the first
+# token's distribution (the model's own wish to abstain). answer: 1 - P(the answer the model
+# decodes when it may not abstain), its doubt about its own answer; the answer is decoded for
+# every question and the threshold (0.5 when none is set) decides afterwards.
+NA_SCORES = ("abstention", "answer")
+ANSWER_SCORE_DEFAULT_THRESHOLD = 0.5
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -64,6 +72,7 @@ class EngineConfig:
     rope: RopeSettings = RopeSettings()
     span_constrained: bool = False  # the answer must be a span of the context or the abstention
     na_threshold: float | None = None  # abstain when the no-answer probability exceeds it; else answer
+    na_score: str = "abstention"  # one of NA_SCORES
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_threads", "n_batch", "parallel", "max_answer_tokens"):
@@ -71,6 +80,8 @@ class EngineConfig:
                 raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
         if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
             raise EdgeQAError(f"--na-threshold must be a probability in [0, 1], not {self.na_threshold}")
+        if self.na_score not in NA_SCORES:
+            raise EdgeQAError(f"--na-score must be one of {', '.join(NA_SCORES)}, not {self.na_score!r}")
 
 
 @dataclass
@@ -84,8 +95,8 @@ class EngineStats:
 
 @dataclass(frozen=True)
 class Generation:
-    """One answer: its text, token counts, the abstention probability, the answer's own
-    log-probability (None when the answer is the abstention) and when it finished."""
+    """One answer: its text, token counts, the no-answer probability, the log-probability of
+    the decoded tokens (None when a threshold abstained before decoding) and when it finished."""
 
     text: str
     prompt_tokens: int
@@ -230,14 +241,23 @@ class QAEngine:
         self, logits: np.ndarray, context: str | None
     ) -> tuple[FreeChooser | SpanChooser, float, bool]:
         """(chooser, no-answer probability, abstain now): with --na-threshold the threshold
-        decides, and an answer below it may not be the abstention."""
+        decides, and an answer below it may not be the abstention. With the answer score the
+        answer is always decoded and `_settle` decides once it is complete."""
         chooser = self._chooser(context)
         na_prob = chooser.na_prob(logits)
         threshold = self.config.na_threshold
-        if threshold is None:
+        if threshold is None and self.config.na_score == "abstention":
             return chooser, na_prob, False
         chooser.forbid_abstention()
-        return chooser, na_prob, na_prob > threshold
+        return chooser, na_prob, self.config.na_score == "abstention" and na_prob > threshold
+
+    def _settle(self, na_prob: float, answer_logprob: float, abstained: bool) -> tuple[float, bool]:
+        """(no-answer probability, abstain) of a decoded answer under the configured score."""
+        if self.config.na_score == "abstention":
+            return na_prob, abstained
+        doubt = 1.0 - math.exp(answer_logprob)
+        threshold = self.config.na_threshold
+        return doubt, doubt > (ANSWER_SCORE_DEFAULT_THRESHOLD if threshold is None else threshold)
 
     # --- decoding --------------------------------------------------------------------------
     def _decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
@@ -314,7 +334,8 @@ class QAEngine:
         """Greedy answer to one prompt, yielded piece by piece as it is generated (for a chat UI
         and for latency profiling). With reuse_prefix, the tokens it shares with the previous
         prompt (the system prompt, a repeated context) stay cached and are not decoded again.
-        `context` is needed when the engine decodes span-constrained."""
+        `context` is needed when the engine decodes span-constrained. With the answer score the
+        answer comes in one piece, once it is complete and the threshold has judged it."""
         timings = timings if timings is not None else StreamTimings()
         started = time.perf_counter()
         if len(prompt) + self.config.max_answer_tokens > self.config.n_ctx:
@@ -334,30 +355,41 @@ class QAEngine:
         timings.prefill_s = time.perf_counter() - started
         chooser, timings.na_prob, abstain = self._start_answer(logits, context)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        held: list[str] | None = [] if self.config.na_score == "answer" else None  # until settled
         try:
             if abstain:
                 timings.first_token_s = time.perf_counter() - started
                 yield ABSTAIN
                 return
+            answer_logprob = 0.0
             for step in range(self.config.max_answer_tokens):
                 token = chooser.choose(logits)
+                answer_logprob += chooser.log_prob(logits, token)
                 if self.is_end_of_generation(token):
                     break
                 chooser.advance(token)
-                if step == 0:
-                    timings.first_token_s = time.perf_counter() - started
                 timings.generated_tokens += 1
-                yield decoder.decode(self.detokenize_bytes(token))
+                piece = decoder.decode(self.detokenize_bytes(token))
+                if held is not None:
+                    held.append(piece)
+                else:
+                    if step == 0:
+                        timings.first_token_s = time.perf_counter() - started
+                    yield piece
                 if step + 1 < self.config.max_answer_tokens:
                     (logits,) = self._decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
                     timings.decoded_tokens += 1
                     self.stats.decode_steps += 1
                     self.stats.step_sequences += 1
+            if held is not None:
+                timings.na_prob, abstain = self._settle(timings.na_prob, answer_logprob, False)
+                timings.first_token_s = time.perf_counter() - started
+                yield ABSTAIN if abstain else "".join(held)
         finally:
             # keep only the prompt's prefix cached, as generate_group expects
             self._llama_cpp.llama_memory_seq_rm(self._memory, PREFIX_SEQ, len(prompt) - 1, -1)
             timings.total_s = time.perf_counter() - started
-            if timings.generated_tokens == 0:
+            if timings.first_token_s == 0.0:
                 timings.first_token_s = timings.total_s
 
     def window_nll(self, tokens: Sequence[int], first_scored: int) -> tuple[float, int]:
@@ -437,19 +469,22 @@ class QAEngine:
                 logits = self._decode(entries)
                 self.stats.decode_steps += 1
                 self.stats.step_sequences += len(entries)
-        return [
-            Generation(
-                text=ABSTAIN if abstain else self.detokenize(tokens),
-                prompt_tokens=len(prompt),
-                generated_tokens=len(tokens),
-                na_prob=na_prob,
-                latency_s=latency,
-                answer_logprob=None if abstain else logprob,
+        generations = []
+        for prompt, tokens, (_, first_na_prob, abstained), latency, logprob in zip(
+            prompts, generated, starts, finished_at, logprobs, strict=True
+        ):
+            na_prob, abstain = self._settle(first_na_prob, logprob, abstained)
+            generations.append(
+                Generation(
+                    text=ABSTAIN if abstain else self.detokenize(tokens),
+                    prompt_tokens=len(prompt),
+                    generated_tokens=len(tokens),
+                    na_prob=na_prob,
+                    latency_s=latency,
+                    answer_logprob=None if abstained else logprob,
+                )
             )
-            for prompt, tokens, (_, na_prob, abstain), latency, logprob in zip(
-                prompts, generated, starts, finished_at, logprobs, strict=True
-            )
-        ]
+        return generations
 
 
 def _apply_rope(params, rope: RopeSettings) -> None:

@@ -28,12 +28,16 @@ def calibrated(embedded_model, tmp_path_factory):
     return model, data, folder, result
 
 
+def stored_entry(model, key="span/abstention"):
+    return json.loads(calibration_path(model).read_text())["thresholds"][key]
+
+
 def test_calibration_stores_the_best_f1_threshold(calibrated):
     model, _, folder, result = calibrated
-    record = json.loads(calibration_path(model).read_text())
+    record = stored_entry(model)
     metrics = json.loads((folder / "cal" / "metrics.json").read_text())
     assert record["na_threshold"] == metrics["official"]["best_f1_thresh"]
-    assert record["span_constrained"] is True and metrics["na_threshold"] == 1.0
+    assert metrics["span_constrained"] is True and metrics["na_threshold"] == 1.0
     assert metrics["official"]["NoAns_f1"] == 0.0  # every question was answered
     assert record["best_f1"] >= metrics["always_abstain"]["f1"]
     assert "stored in" in result.stdout
@@ -45,7 +49,7 @@ def test_eval_applies_the_stored_threshold(calibrated):
     assert result.returncode == 0, result.stderr
     assert "calibrated in model.calibration.json" in result.stdout
     metrics = json.loads((folder / "eval" / "metrics.json").read_text())
-    record = json.loads(calibration_path(model).read_text())
+    record = stored_entry(model)
     assert metrics["na_threshold"] == record["na_threshold"]
     # the forced answers are the calibration's, so F1 lands on best F1 (give or take a
     # question whose quantized answer shifts with the batch it was decoded in)
@@ -53,24 +57,50 @@ def test_eval_applies_the_stored_threshold(calibrated):
     assert metrics["official"]["f1"] == pytest.approx(record["best_f1"], abs=2 * one_question)
 
 
-def test_a_stored_threshold_applies_only_to_its_file_and_decoding(calibrated, tmp_path):
+def test_a_stored_threshold_applies_only_to_its_file_decoding_and_score(calibrated, tmp_path):
     model, *_ = calibrated
-    assert stored_threshold(model, span_constrained=True).value is not None
-    assert stored_threshold(model, span_constrained=False).value is None
+    assert stored_threshold(model, True, "abstention").value is not None
+    assert "no threshold for free/abstention" in stored_threshold(model, False, "abstention").reason
+    assert stored_threshold(model, True, "answer").value is None
     other = tmp_path / "model.gguf"
     other.write_bytes(b"GGUF another file")
     calibration_path(other).write_text(calibration_path(model).read_text())
-    assert "another version" in stored_threshold(other, span_constrained=True).reason
+    assert "another version" in stored_threshold(other, True, "abstention").reason
+
+
+def test_calibrating_another_score_keeps_the_first(calibrated):
+    """Each decoding and score has its own scale, so each keeps its own entry."""
+    model, data, folder, _ = calibrated
+    before = stored_entry(model)
+    out = folder / "cal-answer"
+    result = run_cli(
+        "calibrate",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--na-score",
+        "answer",
+        "--out",
+        str(out),
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr
+    assert stored_entry(model) == before
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["na_score"] == "answer"
+    assert stored_entry(model, "span/answer")["na_threshold"] == metrics["official"]["best_f1_thresh"]
+    assert stored_threshold(model, True, "answer").value == metrics["official"]["best_f1_thresh"]
 
 
 def test_threshold_option_values(tmp_path):
     model = tmp_path / "m.gguf"
-    assert resolve_na_threshold("auto", model, True).value is None
-    assert resolve_na_threshold("model", model, True).value is None
-    assert resolve_na_threshold("0.25", model, True).value == 0.25
+    assert resolve_na_threshold("auto", model, True, "abstention").value is None
+    assert resolve_na_threshold("model", model, True, "abstention").value is None
+    assert resolve_na_threshold("0.25", model, True, "answer").value == 0.25
     for bad in ("1.5", "-0.1", "often"):
         with pytest.raises(EdgeQAError, match="--na-threshold"):
-            resolve_na_threshold(bad, model, True)
+            resolve_na_threshold(bad, model, True, "abstention")
     calibration_path(model).write_text("{}")
     with pytest.raises(EdgeQAError, match="not a calibration file"):
-        resolve_na_threshold("auto", model, True)
+        resolve_na_threshold("auto", model, True, "abstention")

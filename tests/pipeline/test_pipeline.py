@@ -21,6 +21,9 @@ def test_settings_come_from_the_pipeline_section(tmp_path):
     preset.write_text("pipeline:\n  evals: 3\n")
     with pytest.raises(EdgeQAError, match="unknown pipeline option 'evals'"):
         load_settings(preset, {})
+    preset.write_text("pipeline:\n  na_score: vibes\n")
+    with pytest.raises(EdgeQAError, match="na_score must be one of abstention, answer"):
+        load_settings(preset, {})
 
 
 def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monkeypatch, capsys):

@@ -4,6 +4,8 @@ The quantized tests fail on a broken llama.cpp build (the AMX crash); the F16 te
 decoding paths token for token, which quantized activations would blur.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -224,3 +226,36 @@ def test_answer_logprob_is_the_chosen_tokens_log_probability(embedded_f16, parag
         whole = full.generate_group(prompts)
     for short, long in zip(first, whole, strict=True):
         assert long.answer_logprob <= short.answer_logprob + 1e-3
+
+
+def test_answer_score_judges_the_decoded_answer(embedded_model, paragraph, paragraph_prompts):
+    """With the answer score, every answer is decoded; its doubt (1 - P(answer)) is the
+    no-answer probability, and the threshold turns doubtful ones into the abstention, in a
+    group and in a stream (one piece, once judged) alike."""
+    contexts = [paragraph[0].context] * len(paragraph_prompts)
+    with span_engine(embedded_model, na_score="answer", na_threshold=1.0) as answering:
+        answered = answering.generate_group(paragraph_prompts, contexts)
+    doubts = [g.na_prob for g in answered]
+    for g in answered:
+        assert g.text != ABSTAIN and g.text in contexts[0]
+        assert g.na_prob == pytest.approx(1 - np.exp(g.answer_logprob))
+    # a threshold in the widest gap between the doubts, so that no answer sits on its edge
+    edges = sorted([0.0, *doubts, 1.0])
+    low, high = max(itertools.pairwise(edges), key=lambda pair: pair[1] - pair[0])
+    threshold = (low + high) / 2
+    with span_engine(embedded_model, na_score="answer", na_threshold=threshold) as judged:
+        group = judged.generate_group(paragraph_prompts, contexts)
+        streamed = [list(judged.stream(p, context=contexts[0])) for p in paragraph_prompts]
+    for g, reference, doubt, pieces in zip(group, answered, doubts, streamed, strict=True):
+        assert g.text == (ABSTAIN if doubt > threshold else reference.text)
+        assert g.generated_tokens == reference.generated_tokens  # decoded even when abstaining
+        assert len(pieces) == 1
+        if abs(doubt - threshold) > 0.1:  # one-at-a-time decoding shifts a quantized doubt a little
+            assert pieces[0] == g.text
+
+
+def test_unknown_no_answer_score_is_refused():
+    from edgeqa.errors import EdgeQAError
+
+    with pytest.raises(EdgeQAError, match="--na-score"):
+        EngineConfig(na_score="vibes")
