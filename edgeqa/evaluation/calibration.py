@@ -75,7 +75,7 @@ def stored_threshold(model: Path, span_constrained: bool, na_score: str) -> Thre
     """The calibrated threshold for this exact file, decoding mode and score, if one is stored."""
     path = calibration_path(model)
     if not path.exists():
-        return ThresholdChoice(None, f"no {path.name}: the model decides when to abstain")
+        return ThresholdChoice(None, f"no {path.name}")
     record = _read(path)
     key = policy_key(span_constrained, na_score)
     entry = record["thresholds"].get(key)
@@ -89,11 +89,24 @@ def stored_threshold(model: Path, span_constrained: bool, na_score: str) -> Thre
 
 
 def resolve_na_threshold(option: str, model: Path, span_constrained: bool, na_score: str) -> ThresholdChoice:
-    """Turn --na-threshold (auto | model | a probability) into the threshold to decode with."""
+    """Turn --na-threshold (auto | model | a probability) into the threshold to decode with.
+    Without one the model decides; the answer score has no abstention of the model's own to
+    fall back on, so it uses 0.5 (abstain when the answer is less likely than not)."""
+    choice = _resolve(option, model, span_constrained, na_score)
+    if choice.value is not None:
+        return choice
+    if na_score == "answer":
+        from edgeqa.runtime.engine import ANSWER_SCORE_DEFAULT_THRESHOLD
+
+        return ThresholdChoice(ANSWER_SCORE_DEFAULT_THRESHOLD, f"{choice.reason}: the answer score's default")
+    return ThresholdChoice(None, f"{choice.reason}: the model decides when to abstain")
+
+
+def _resolve(option: str, model: Path, span_constrained: bool, na_score: str) -> ThresholdChoice:
     if option == "auto":
         return stored_threshold(model, span_constrained, na_score)
     if option == "model":
-        return ThresholdChoice(None, "the model decides when to abstain")
+        return ThresholdChoice(None, "--na-threshold model")
     try:
         value = float(option)
     except ValueError:

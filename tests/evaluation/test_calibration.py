@@ -98,6 +98,8 @@ def test_threshold_option_values(tmp_path):
     assert resolve_na_threshold("auto", model, True, "abstention").value is None
     assert resolve_na_threshold("model", model, True, "abstention").value is None
     assert resolve_na_threshold("0.25", model, True, "answer").value == 0.25
+    assert resolve_na_threshold("model", model, True, "answer").value == 0.5  # no abstention of its own
+    assert resolve_na_threshold("auto", model, False, "answer").value == 0.5
     for bad in ("1.5", "-0.1", "often"):
         with pytest.raises(EdgeQAError, match="--na-threshold"):
             resolve_na_threshold(bad, model, True, "abstention")
