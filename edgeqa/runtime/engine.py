@@ -470,10 +470,10 @@ class QAEngine:
                 self.stats.decode_steps += 1
                 self.stats.step_sequences += len(entries)
         generations = []
-        for prompt, tokens, (_, first_na_prob, abstained), latency, logprob in zip(
+        for prompt, tokens, (_, first_na_prob, abstained_first), latency, logprob in zip(
             prompts, generated, starts, finished_at, logprobs, strict=True
         ):
-            na_prob, abstain = self._settle(first_na_prob, logprob, abstained)
+            na_prob, abstain = self._settle(first_na_prob, logprob, abstained_first)
             generations.append(
                 Generation(
                     text=ABSTAIN if abstain else self.detokenize(tokens),
@@ -481,7 +481,7 @@ class QAEngine:
                     generated_tokens=len(tokens),
                     na_prob=na_prob,
                     latency_s=latency,
-                    answer_logprob=None if abstained else logprob,
+                    answer_logprob=None if abstained_first else logprob,
                 )
             )
         return generations
