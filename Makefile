@@ -8,7 +8,7 @@ install:
 	bash scripts/install.sh
 
 install-dev:
-	bash scripts/install.sh dev,demo,tracking,qlora,server
+	bash scripts/install.sh dev,demo,tracking,qlora,server,hub
 
 quickstart: install
 	$(PYTHON) -m edgeqa pipeline --config configs/quickstart.yaml
