@@ -80,10 +80,9 @@ def softmax_share(logits: np.ndarray, tokens: np.ndarray, allowed: np.ndarray | 
 
 
 def log_softmax_at(logits: np.ndarray, token: int) -> float:
-    """log p(token) under the softmax of `logits` (masked entries are -inf)."""
-    finite = logits[np.isfinite(logits)].astype(np.float64)
-    top = float(finite.max())
-    return float(logits[token] - top - np.log(np.exp(finite - top).sum()))
+    """log p(token) under the softmax of `logits` (masked entries are -inf and add exp(-inf) = 0)."""
+    top = float(logits.max())
+    return float(logits[token] - top - np.log(np.exp(logits.astype(np.float64) - top).sum()))
 
 
 class FreeChooser:
