@@ -100,10 +100,12 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     from edgeqa.finetune.backends import BUILDERS, choose_backend, training_device
     from edgeqa.finetune.base_model import resolve_base
     from edgeqa.finetune.examples import encode_examples
+    from edgeqa.finetune.library_noise import quiet_libraries
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, free_memory_gib, gguf_shape
     from edgeqa.finetune.recipe import rebalance_answerable
     from edgeqa.finetune.trainer import Trainer
 
+    quiet_libraries(show_progress)
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes files
     run_dir = resume_dir or Path(config.out_dir) / (config.run_name or default_run_name(config))
     if is_main and resume_dir is None and (run_dir / "config.json").exists():

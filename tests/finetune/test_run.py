@@ -50,6 +50,8 @@ def test_finetune_cli_writes_the_run_folder(tiny_llama_dir, tmp_path):
     result = run_cli("finetune", *tiny_cli_args(tiny_llama_dir, tmp_path, "cli", backend="auto"))
     assert result.returncode == 0, result.stderr
     assert "backend hf (no NVIDIA GPU visible)" in result.stdout
+    for noise in ("Loading weights", "kernels-community", "is_gradient_checkpointing"):  # --quiet
+        assert noise not in result.stderr, result.stderr
     run_dir = tmp_path / "cli"
     for name in (
         "adapter/adapter_model.safetensors",
