@@ -100,7 +100,13 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                     "run": run.name,
                     "recipe": {
                         k: summary["config"][k]
-                        for k in ("learning_rate", "max_steps", "answerable_share", "neftune_alpha")
+                        for k in (
+                            "learning_rate",
+                            "max_steps",
+                            "answerable_share",
+                            "neftune_alpha",
+                            "prompt_layout",
+                        )
                         if k in summary["config"]
                     },
                     "decoding": decoding,

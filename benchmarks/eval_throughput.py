@@ -33,7 +33,7 @@ RESULTS = Path(__file__).parent / "results"
 def run_engine(model: Path, examples, config: EngineConfig) -> tuple[list[str], float, QAEngine]:
     engine = QAEngine(model, config)
     started = time.perf_counter()
-    prompts = [engine.prompt_tokens(qa_messages(e.context, e.question)) for e in examples]
+    prompts = [engine.qa_prompt(e.context, e.question) for e in examples]
     answers = [""] * len(examples)
     for group in plan_groups(engine, [e.context for e in examples], prompts):
         for index, generation in zip(group, engine.generate_group([prompts[i] for i in group]), strict=True):

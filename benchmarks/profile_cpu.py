@@ -71,9 +71,7 @@ def replay_one(engine, example, max_answer_tokens: int = 32) -> tuple[int, float
     """One question timed at llama_decode only: (prompt tokens, prompt s, generated, generation s)."""
     import llama_cpp
 
-    from edgeqa.prompts import qa_messages
-
-    prompt = engine.prompt_tokens(qa_messages(example.context, example.question))
+    prompt = engine.qa_prompt(example.context, example.question)
     llama_cpp.llama_memory_clear(engine._memory, True)
     started = time.perf_counter()
     (logits,) = engine._decode_chunked(
@@ -121,7 +119,6 @@ def interleaved(engine, examples, rounds: int) -> dict:
 
     from edgeqa.profiling.measure import llama_cpp_answerer
     from edgeqa.profiling.stats import pass_rates
-    from edgeqa.prompts import qa_messages
 
     ratios: dict[str, list[float]] = {"prompt": [], "generation": []}
     answer = llama_cpp_answerer(engine)
@@ -130,7 +127,7 @@ def interleaved(engine, examples, rounds: int) -> dict:
         for example in examples:
             if round_index % 2:
                 direct.append(replay_one(engine, example))
-            profiled.append(answer(qa_messages(example.context, example.question)))
+            profiled.append(answer(example.context, example.question))
             if not round_index % 2:
                 direct.append(replay_one(engine, example))
         if round_index == 0:

@@ -31,6 +31,19 @@ def embedded_f16(embedded_model, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def question_first_gguf(embedded_model, tmp_path_factory) -> Path:
+    """The embedded model marked as fine-tuned with the question-first prompt layout."""
+    import shutil
+
+    from edgeqa.export.gguf_metadata import add_string_metadata
+    from edgeqa.prompts import PROMPT_LAYOUT_KEY
+
+    copy = Path(shutil.copy(embedded_model, tmp_path_factory.mktemp("layout") / "qf.gguf"))
+    add_string_metadata(copy, {PROMPT_LAYOUT_KEY: "question-first"})
+    return copy
+
+
+@pytest.fixture(scope="session")
 def tiny_llama_dir(embedded_model, tmp_path_factory) -> Path:
     """A 2-layer, 64-wide random Llama with SmolLM2's real tokenizer and chat template, saved as
     an HF folder: a base that trains in seconds."""

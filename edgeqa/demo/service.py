@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.calibration import resolve_na_threshold
-from edgeqa.prompts import parse_answer, qa_messages
+from edgeqa.prompts import parse_answer
 from edgeqa.runtime.engine import EngineConfig, QAEngine, StreamTimings
 
 MAX_CONTEXT_CHARS = 6000
@@ -117,7 +117,7 @@ class QAService:
         engine = self.engine(name)
         started = time.perf_counter()
         with self._locks[name]:
-            prompt = engine.prompt_tokens(qa_messages(context, question))
+            prompt = engine.qa_prompt(context, question)
             timings = StreamTimings()
             text = ""
             waited_s = time.perf_counter() - started  # queue for the model + tokenization

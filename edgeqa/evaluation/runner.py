@@ -92,7 +92,7 @@ def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: in
         QAEngine(request.model, request.engine) as engine,
         RecordWriter(request.out_dir / "log.jsonl") as writer,
     ):
-        prompts = [engine.prompt_tokens(qa_messages(e.context, e.question)) for e in pending]
+        prompts = [engine.qa_prompt(e.context, e.question) for e in pending]
         skipped = _check_lengths(request, pending, prompts, engine.n_ctx_train)
         writer.write(
             {

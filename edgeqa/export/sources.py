@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.base_model import BaseModel, resolve_base
+from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class ExportSource:
     adapter: Path | None
     run_dir: Path | None
     name: str
+    prompt_layout: str = DEFAULT_PROMPT_LAYOUT  # the run's, written into the GGUF
 
 
 def resolve_source(
@@ -37,7 +39,8 @@ def resolve_source(
             )
         adapter_dir = Path(adapter) if adapter else folder / run.get("adapter", "adapter")
         _check_adapter(adapter_dir)
-        return ExportSource(resolved, adapter_dir, folder, name or folder.name)
+        layout = run.get("config", {}).get("prompt_layout", DEFAULT_PROMPT_LAYOUT)
+        return ExportSource(resolved, adapter_dir, folder, name or folder.name, layout)
     if base is None:
         raise EdgeQAError("export needs a run folder, or --base (and optionally --adapter)")
     resolved = resolve_base(base)

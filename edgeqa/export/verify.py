@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from edgeqa.data.squad import QAExample
-from edgeqa.prompts import qa_messages
 from edgeqa.runtime.engine import EngineConfig, QAEngine
 
 
@@ -95,9 +94,7 @@ def squad_smoke(gguf_path: Path, example: QAExample, threads: int) -> dict[str, 
     from edgeqa.prompts import parse_answer
 
     with QAEngine(gguf_path, EngineConfig(n_ctx=2048, n_threads=threads, parallel=1)) as engine:
-        generation = engine.generate_group(
-            [engine.prompt_tokens(qa_messages(example.context, example.question))]
-        )
+        generation = engine.generate_group([engine.qa_prompt(example.context, example.question)])
     answer = parse_answer(generation[0].text)
     golds = example.answers or ("",)
     return {

@@ -13,6 +13,7 @@ from typing import Any
 
 from edgeqa.data.instructions import DATA_FORMATS
 from edgeqa.errors import EdgeQAError
+from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT, PROMPT_LAYOUTS
 
 BACKENDS = ("auto", "unsloth", "hf")
 METHODS = ("lora", "qlora")
@@ -86,6 +87,8 @@ class FinetuneConfig:
     """Share of answerable questions in the training data, sampled down to it (0: as given)."""
     neftune_alpha: float = 0.0
     """NEFTune noise on the input embeddings while training (0: off; 5 is the paper's default)."""
+    prompt_layout: str = DEFAULT_PROMPT_LAYOUT
+    """context-first, or question-first (question, context, question); kept in the exported GGUF."""
     seed: int = 0
     """Seed for the split, the data order and the adapter initialisation."""
     report_to: str = "none"
@@ -110,6 +113,10 @@ class FinetuneConfig:
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 <= self.answerable_share <= 1, "answerable_share must be in [0, 1]"),
             (self.neftune_alpha >= 0, "neftune_alpha must be >= 0"),
+            (
+                self.prompt_layout in PROMPT_LAYOUTS,
+                f"prompt_layout must be one of {', '.join(PROMPT_LAYOUTS)}",
+            ),
             (
                 min(self.max_steps, self.batch_size, self.grad_accum, self.max_length) > 0,
                 "max_steps, batch_size, grad_accum and max_length must be positive",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from edgeqa.data.instructions import Conversation
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
-from edgeqa.prompts import ABSTAIN, qa_messages
+from edgeqa.prompts import ABSTAIN, DEFAULT_PROMPT_LAYOUT, qa_messages
 
 IGNORE_INDEX = -100
 
@@ -57,9 +57,9 @@ def end_of_turn_id(tokenizer) -> int:
     return tokenizer.eos_token_id
 
 
-def encode_example(tokenizer, example: QAExample) -> TrainingExample:
+def encode_example(tokenizer, example: QAExample, layout: str = DEFAULT_PROMPT_LAYOUT) -> TrainingExample:
     prompt = tokenizer.apply_chat_template(
-        qa_messages(example.context, example.question), add_generation_prompt=True, tokenize=False
+        qa_messages(example.context, example.question, layout), add_generation_prompt=True, tokenize=False
     )
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(target_text(example), add_special_tokens=False)["input_ids"]
@@ -107,11 +107,16 @@ def encode_conversation(tokenizer, conversation: Conversation) -> TrainingExampl
 
 
 def encode_examples(
-    tokenizer, examples: Sequence[QAExample | Conversation], max_length: int
+    tokenizer,
+    examples: Sequence[QAExample | Conversation],
+    max_length: int,
+    layout: str = DEFAULT_PROMPT_LAYOUT,
 ) -> tuple[list[TrainingExample], int]:
     """(encoded examples that fit max_length, how many were left out for length)."""
     encoded = [
-        encode_conversation(tokenizer, e) if isinstance(e, Conversation) else encode_example(tokenizer, e)
+        encode_conversation(tokenizer, e)
+        if isinstance(e, Conversation)
+        else encode_example(tokenizer, e, layout)
         for e in examples
     ]
     kept = [e for e in encoded if len(e.input_ids) <= max_length]

@@ -126,9 +126,9 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         train = rebalance_answerable(train, config.answerable_share, config.seed)
     torch.manual_seed(config.seed)
     model, tokenizer = BUILDERS[choice.name](config, base)
-    train_encoded, dropped = encode_examples(tokenizer, train, config.max_length)
+    train_encoded, dropped = encode_examples(tokenizer, train, config.max_length, config.prompt_layout)
     val_subset = val[:: max(1, len(val) // config.val_examples)][: config.val_examples]
-    val_encoded, _ = encode_examples(tokenizer, val_subset, config.max_length)
+    val_encoded, _ = encode_examples(tokenizer, val_subset, config.max_length, config.prompt_layout)
     if not train_encoded:
         raise EdgeQAError(f"{source}: no training example fits --max-length {config.max_length}")
     if not val_encoded:

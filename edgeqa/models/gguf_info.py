@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT, PROMPT_LAYOUT_KEY, PROMPT_LAYOUTS
 
 GGUF_MAGIC = b"GGUF"
 
@@ -27,6 +28,7 @@ class GGUFInfo:
     chat_template: str | None
     tensor_count: int
     hparams: dict[str, float] = field(default_factory=dict)  # layers, widths, heads, RoPE base
+    prompt_layout: str = DEFAULT_PROMPT_LAYOUT  # how edgeqa fine-tuned it to be asked
 
     def hparam(self, key: str, default: float | None = None) -> float:
         if key in self.hparams:
@@ -87,6 +89,11 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
         for key in HPARAM_KEYS
         if value(f"{architecture}.{key}") is not None
     }
+    prompt_layout = value(PROMPT_LAYOUT_KEY) or DEFAULT_PROMPT_LAYOUT
+    if prompt_layout not in PROMPT_LAYOUTS:
+        raise EdgeQAError(
+            f"{path}: {PROMPT_LAYOUT_KEY} is {prompt_layout!r}; this edgeqa knows {', '.join(PROMPT_LAYOUTS)}"
+        )
     return GGUFInfo(
         path=path,
         size_bytes=size,
@@ -97,4 +104,5 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
         chat_template=value("tokenizer.chat_template"),
         tensor_count=len(reader.tensors),
         hparams=hparams,
+        prompt_layout=prompt_layout,
     )

@@ -28,15 +28,15 @@ class TimedAnswer:
     answer: str
 
 
-Answerer = Callable[[list[dict[str, str]]], TimedAnswer]
+Answerer = Callable[[str, str], TimedAnswer]  # (context, question) -> the timed answer
 
 
 def llama_cpp_answerer(engine) -> Answerer:
     from edgeqa.runtime.engine import StreamTimings
 
-    def answer(messages: list[dict[str, str]]) -> TimedAnswer:
+    def answer(context: str, question: str) -> TimedAnswer:
         started = time.perf_counter()
-        prompt = engine.prompt_tokens(messages)
+        prompt = engine.qa_prompt(context, question)
         tokenize_s = time.perf_counter() - started
         timings = StreamTimings()
         text = "".join(engine.stream(prompt, timings, reuse_prefix=False))
@@ -65,8 +65,9 @@ def transformers_answerer(model, tokenizer, max_answer_tokens: int) -> Answerer:
     stop -= {None}
 
     @torch.inference_mode()
-    def answer(messages: list[dict[str, str]]) -> TimedAnswer:
+    def answer(context: str, question: str) -> TimedAnswer:
         started = time.perf_counter()
+        messages = qa_messages(context, question)  # an HF baseline: the default layout
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
         output = model(input_ids=ids, use_cache=True, logits_to_keep=1)
@@ -106,7 +107,7 @@ def transformers_answerer(model, tokenizer, max_answer_tokens: int) -> Answerer:
 def measure(answer: Answerer, examples: Sequence[QAExample], warmup: int, repeats: int) -> dict[str, Any]:
     """Warm-up answers (discarded), then `repeats` passes over every example."""
     for example in examples[:warmup]:
-        answer(qa_messages(example.context, example.question))
+        answer(example.context, example.question)
     started = time.time()
-    passes = [[asdict(answer(qa_messages(e.context, e.question))) for e in examples] for _ in range(repeats)]
+    passes = [[asdict(answer(e.context, e.question)) for e in examples] for _ in range(repeats)]
     return {"measure_started": started, "measure_ended": time.time(), "passes": passes}

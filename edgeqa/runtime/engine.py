@@ -22,7 +22,7 @@ import numpy as np
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.models.gguf_info import read_gguf_info
-from edgeqa.prompts import ABSTAIN
+from edgeqa.prompts import ABSTAIN, qa_messages
 from edgeqa.runtime.constraints import FreeChooser, SpanChooser, VocabIndex
 
 PREFIX_SEQ = 0  # sequence holding the cached shared prefix; questions use 1..parallel
@@ -205,6 +205,10 @@ class QAEngine:
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         return self.tokenize(self.render(messages))
+
+    def qa_prompt(self, context: str, question: str) -> list[int]:
+        """The QA prompt in the layout this model was fine-tuned with (read from its GGUF)."""
+        return self.prompt_tokens(qa_messages(context, question, self.info.prompt_layout))
 
     def detokenize_bytes(self, token: int) -> bytes:
         """One token's bytes; a multi-byte character may be split across tokens."""

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from edgeqa.models.gguf_info import read_gguf_info
 from tests.helpers import run_cli, run_in_process, tiny_config
 
 
@@ -11,7 +12,10 @@ from tests.helpers import run_cli, run_in_process, tiny_config
 def tiny_run(tiny_llama_dir, tmp_path_factory):
     from edgeqa.finetune.run import run_finetune
 
-    config = tiny_config(tiny_llama_dir, tmp_path_factory.mktemp("runs"), "tiny")
+    # trained with the non-default prompt layout, which the export must carry into every GGUF
+    config = tiny_config(
+        tiny_llama_dir, tmp_path_factory.mktemp("runs"), "tiny", prompt_layout="question-first"
+    )
     return run_finetune(config, show_progress=False)
 
 
@@ -35,6 +39,8 @@ def test_export_run_folder_to_f16_and_q8_0(exported, tiny_run):
         assert (out / entry["file"]).stat().st_size == entry["size_bytes"]
         assert len(entry["sha256"]) == 64 and entry["chat_template"]
         assert entry["perplexity"] > 1
+        assert read_gguf_info(out / entry["file"]).prompt_layout == "question-first"
+    assert manifest["source"]["prompt_layout"] == "question-first"
     check = manifest["verification"]["hf_vs_f16"]
     assert check["top1_agreement"] >= 0.75 and check["max_logit_diff"] < 0.5
     assert manifest["source"]["adapter"].endswith("adapter")

@@ -2,7 +2,7 @@ import pytest
 
 from edgeqa.data.squad import load_squad
 from edgeqa.finetune.examples import IGNORE_INDEX, encode_example, encode_examples
-from edgeqa.prompts import ABSTAIN, qa_messages
+from edgeqa.prompts import ABSTAIN
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +30,20 @@ def test_unanswerable_questions_train_the_abstention(tokenizer, squad_tiny):
     assert tokenizer.decode(targets[:-1]) == ABSTAIN
 
 
-def test_training_prompt_equals_the_llama_cpp_prompt(tokenizer, squad_tiny, embedded_model):
-    """No train/eval drift: the tokens trained on are the tokens llama.cpp is given at eval."""
+@pytest.mark.parametrize("layout", ["context-first", "question-first"])
+def test_training_prompt_equals_the_llama_cpp_prompt(
+    tokenizer, squad_tiny, embedded_model, question_first_gguf, layout
+):
+    """No train/eval drift: the tokens trained on are the tokens llama.cpp is given at eval, in
+    the layout the GGUF says the model was trained with."""
     from edgeqa.runtime.engine import EngineConfig, QAEngine
 
     example = load_squad(squad_tiny)[0]
-    encoded = encode_example(tokenizer, example)
+    encoded = encode_example(tokenizer, example, layout)
     prompt_length = encoded.labels.index(next(t for t in encoded.labels if t != IGNORE_INDEX))
-    with QAEngine(embedded_model, EngineConfig(n_ctx=1024, parallel=1)) as engine:
-        runtime_prompt = engine.prompt_tokens(qa_messages(example.context, example.question))
+    model = question_first_gguf if layout == "question-first" else embedded_model
+    with QAEngine(model, EngineConfig(n_ctx=1024, parallel=1)) as engine:
+        runtime_prompt = engine.qa_prompt(example.context, example.question)
     assert encoded.input_ids[:prompt_length] == runtime_prompt
 
 

@@ -43,7 +43,7 @@ def f16_engine(embedded_f16):
 @pytest.fixture(scope="module")
 def paragraph_prompts(engine, examples):
     first = [e for e in examples if e.context == examples[0].context][:6]
-    return [engine.prompt_tokens(qa_messages(e.context, e.question)) for e in first]
+    return [engine.qa_prompt(e.context, e.question) for e in first]
 
 
 def test_common_prefix_length():
@@ -61,7 +61,7 @@ def test_prompt_uses_the_gguf_chat_template(engine):
 
 def test_quantized_inference_answers_from_the_context(engine, examples):
     question = next(e for e in examples if e.question == "In what country is Normandy located?")
-    answer = engine.generate_group([engine.prompt_tokens(qa_messages(question.context, question.question))])
+    answer = engine.generate_group([engine.qa_prompt(question.context, question.question)])
     assert "France" in answer[0].text
 
 

@@ -1,0 +1,55 @@
+"""Add string keys to a finished GGUF: llama.cpp's converter writes only the keys it knows.
+
+Why: a fine-tuned model must be asked the way it learnt (`edgeqa.prompt_layout`). Carried in the
+file itself, that reaches eval, the demo and the profiler even for a copied GGUF, and the
+quantizer copies every key, so setting it on the reference file is enough. The file is rewritten
+(every key and tensor, byte for byte) under a temporary name and renamed when whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgeqa.errors import EdgeQAError
+
+_READER_ONLY_PREFIX = "GGUF."  # version and counts: the reader's view of the header, not keys
+_ALIGNMENT_KEY = "general.alignment"
+
+
+def add_string_metadata(path: Path, values: dict[str, str]) -> None:
+    """Rewrite `path` with `values` added (replacing keys of the same name)."""
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+
+    reader = GGUFReader(path)
+    architecture = reader.get_field("general.architecture")
+    if architecture is None:
+        raise EdgeQAError(f"{path}: not a model GGUF (no general.architecture)")
+    temporary = path.with_name(f".{path.name}.partial")
+    writer = GGUFWriter(temporary, architecture.contents(), endianess=reader.endianess)
+    try:
+        for key, field in reader.fields.items():
+            if key.startswith(_READER_ONLY_PREFIX) or key == "general.architecture" or key in values:
+                continue
+            if key == _ALIGNMENT_KEY:
+                writer.add_custom_alignment(field.contents())
+                continue
+            kind = field.types[0]
+            sub_type = field.types[-1] if kind == GGUFValueType.ARRAY and len(field.types) > 1 else None
+            writer.add_key_value(key, field.contents(), kind, sub_type=sub_type)
+        for key, value in values.items():
+            writer.add_string(key, value)
+        for tensor in reader.tensors:
+            writer.add_tensor(
+                tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type
+            )
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+    except BaseException:
+        writer.close()
+        temporary.unlink(missing_ok=True)
+        raise
+    del reader  # release its memory map before the file is replaced
+    os.replace(temporary, path)
