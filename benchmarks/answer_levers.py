@@ -25,6 +25,17 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 ABSTENTION_LABELS = {"model": "model", "1": "never"}
+RECIPE_LEVERS = (
+    "lora_r",
+    "lora_alpha",
+    "use_rslora",
+    "target_modules",
+    "lr_schedule",
+    "answerable_share",
+    "context_window",
+    "neftune_alpha",
+    "prompt_layout",
+)
 # (decoding, --na-threshold, --na-score)
 POLICIES = (
     ("free", "model", "abstention"),
@@ -98,17 +109,7 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
             rows.append(
                 {
                     "run": run.name,
-                    "recipe": {
-                        k: summary["config"][k]
-                        for k in (
-                            "learning_rate",
-                            "max_steps",
-                            "answerable_share",
-                            "neftune_alpha",
-                            "prompt_layout",
-                        )
-                        if k in summary["config"]
-                    },
+                    "recipe": recipe_summary(summary["config"]),
                     "decoding": decoding,
                     "abstention": abstention_label(threshold, score, metrics["na_threshold"]),
                     "questions": official["total"],
@@ -124,6 +125,16 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
             )
             print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+def recipe_summary(config: dict) -> dict:
+    """The learning rate and steps of a run, and each other recipe lever it changed from the
+    finetune defaults, so a row names what makes its run different."""
+    from edgeqa.finetune.config import FinetuneConfig, config_to_dict
+
+    defaults = config_to_dict(FinetuneConfig())  # as run.json stores them: tuples as lists
+    changed = {key: config[key] for key in RECIPE_LEVERS if key in config and config[key] != defaults[key]}
+    return {"learning_rate": config["learning_rate"], "max_steps": config["max_steps"], **changed}
 
 
 def abstention_label(option: str, score: str, threshold: float | None) -> str:

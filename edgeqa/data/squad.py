@@ -27,6 +27,9 @@ class QAExample:
     question: str
     answers: tuple[str, ...]
     answer_starts: tuple[int, ...] = ()
+    plausible_span: tuple[int, int] | None = None
+    """Character span of the answer an unanswerable question seems to ask for, where the data
+    marks one (SQuAD 2.0's `plausible_answers`); training crops keep it in view."""
 
     @property
     def is_impossible(self) -> bool:
@@ -48,7 +51,26 @@ def _example(record: dict, title: str, context: str, where: str) -> QAExample:
         texts, starts = [], []
     if not isinstance(question, str) or not isinstance(context, str):
         raise EdgeQAError(f"{where}: 'question' and 'context' must be strings")
-    return QAExample(qid, str(title), context, question, tuple(texts), tuple(int(s) for s in starts))
+    return QAExample(
+        qid,
+        str(title),
+        context,
+        question,
+        tuple(texts),
+        tuple(int(s) for s in starts),
+        None if texts else _plausible_span(record, context),
+    )
+
+
+def _plausible_span(record: dict, context: str) -> tuple[int, int] | None:
+    """The first plausible answer's span, if the record has one that matches its paragraph."""
+    plausible = record.get("plausible_answers") or []
+    if not isinstance(plausible, list) or not plausible or not isinstance(plausible[0], dict):
+        return None
+    text, start = plausible[0].get("text"), plausible[0].get("answer_start")
+    if not isinstance(text, str) or not isinstance(start, int) or context[start : start + len(text)] != text:
+        return None
+    return start, start + len(text)
 
 
 def _from_official(document: dict, path: Path) -> list[QAExample]:

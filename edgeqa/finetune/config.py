@@ -85,6 +85,8 @@ class FinetuneConfig:
     """Checkpoint every N steps for --resume."""
     answerable_share: float = 0.0
     """Share of answerable questions in the training data, sampled down to it (0: as given)."""
+    context_window: int = 0
+    """Crop training paragraphs to this many words around the answer (0: whole paragraphs)."""
     neftune_alpha: float = 0.0
     """NEFTune noise on the input embeddings while training (0: off; 5 is the paper's default)."""
     prompt_layout: str = DEFAULT_PROMPT_LAYOUT
@@ -113,6 +115,7 @@ class FinetuneConfig:
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 <= self.answerable_share <= 1, "answerable_share must be in [0, 1]"),
             (self.neftune_alpha >= 0, "neftune_alpha must be >= 0"),
+            (self.context_window >= 0, "context_window must be >= 0 (0: whole paragraphs)"),
             (
                 self.prompt_layout in PROMPT_LAYOUTS,
                 f"prompt_layout must be one of {', '.join(PROMPT_LAYOUTS)}",

@@ -102,7 +102,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     from edgeqa.finetune.examples import encode_examples
     from edgeqa.finetune.library_noise import quiet_libraries
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, free_memory_gib, gguf_shape
-    from edgeqa.finetune.recipe import rebalance_answerable
+    from edgeqa.finetune.recipe import crop_contexts, rebalance_answerable
     from edgeqa.finetune.trainer import Trainer
 
     quiet_libraries(show_progress)
@@ -122,8 +122,11 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         print(f"edgeqa finetune: estimated memory {estimate.total_gib:.1f} GiB")
 
     source, data_format, train, val, test = _load_splits(config)
+    cropped = 0
     if data_format == "squad":
         train = rebalance_answerable(train, config.answerable_share, config.seed)
+        whole, train = train, crop_contexts(train, config.context_window, config.seed)
+        cropped = sum(before is not after for before, after in zip(whole, train, strict=True))
     torch.manual_seed(config.seed)
     model, tokenizer = BUILDERS[choice.name](config, base)
     train_encoded, dropped = encode_examples(tokenizer, train, config.max_length, config.prompt_layout)
@@ -142,6 +145,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         f"edgeqa finetune: {len(train_encoded)} training {kind}{dropped} longer than "
         f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
         f"{len(test)} held out for testing"
+        + (f"; {cropped} training paragraphs cropped to {config.context_window} words" if cropped else "")
     )
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -29,7 +30,24 @@ def test_jsonl_with_the_hub_columns_loads_the_same_questions(squad_tiny, tmp_pat
                 "answers": {"text": list(e.answers), "answer_start": list(e.answer_starts)},
             }
             handle.write(json.dumps(row) + "\n")
-    assert load_squad(path) == examples
+    assert load_squad(path) == [dataclasses.replace(e, plausible_span=None) for e in examples]
+
+
+def test_unanswerable_questions_carry_their_plausible_answer_span(squad_tiny):
+    unanswerable = [e for e in load_squad(squad_tiny) if e.is_impossible]
+    marked = [e for e in unanswerable if e.plausible_span is not None]
+    assert marked, "the tiny asset keeps SQuAD 2.0's plausible_answers"
+    document = json.loads(squad_tiny.read_text())
+    plausible = {
+        q["id"]: q["plausible_answers"][0]["text"]
+        for article in document["data"]
+        for paragraph in article["paragraphs"]
+        for q in paragraph["qas"]
+        if q.get("plausible_answers")
+    }
+    for e in marked:
+        begin, end = e.plausible_span
+        assert e.context[begin:end] == plausible[e.qid]
 
 
 def test_bundled_sample_is_a_v2_set():

@@ -47,9 +47,11 @@ def test_interrupted_training_resumes_to_the_same_adapter(tiny_llama_dir, tmp_pa
 
 
 def test_finetune_cli_writes_the_run_folder(tiny_llama_dir, tmp_path):
-    result = run_cli("finetune", *tiny_cli_args(tiny_llama_dir, tmp_path, "cli", backend="auto"))
+    args = tiny_cli_args(tiny_llama_dir, tmp_path, "cli", backend="auto", context_window=40)
+    result = run_cli("finetune", *args)
     assert result.returncode == 0, result.stderr
     assert "backend hf (no NVIDIA GPU visible)" in result.stdout
+    assert "training paragraphs cropped to 40 words" in result.stdout
     for noise in ("Loading weights", "kernels-community", "is_gradient_checkpointing"):  # --quiet
         assert noise not in result.stderr, result.stderr
     run_dir = tmp_path / "cli"
