@@ -6,8 +6,8 @@
 - context_window: SQuAD paragraphs run to several hundred tokens, while the answer sits in one
   sentence. Cropping each training paragraph to a window of words that holds the answer (at a
   seeded random place in it, so the model learns no position) makes every step cheaper on a
-  CPU. An unanswerable question keeps the sentence its plausible answer sits in, where the data
-  marks one (SQuAD 2.0 does), and its whole paragraph otherwise: a random window would drop the
+  CPU. An unanswerable question's window holds its plausible answer, where the data marks one
+  (SQuAD 2.0 does), and it keeps its whole paragraph otherwise: a random window could drop the
   sentence the question was written against and teach the easy "not in the text" kind of
   abstention instead of the hard one. Validation and evaluation keep whole paragraphs.
 - NEFTune (Jain et al., 2023): uniform noise on the input embeddings while training, scaled by
