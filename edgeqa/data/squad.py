@@ -171,14 +171,16 @@ def to_official_json(examples: Sequence[QAExample], version: str = "v2.0") -> di
     for e in examples:
         paragraphs = articles.setdefault(e.title, {})
         starts = e.answer_starts or (-1,) * len(e.answers)
-        paragraphs.setdefault(e.context, []).append(
-            {
-                "id": e.qid,
-                "question": e.question,
-                "answers": [{"text": t, "answer_start": s} for t, s in zip(e.answers, starts, strict=True)],
-                "is_impossible": e.is_impossible,
-            }
-        )
+        record = {
+            "id": e.qid,
+            "question": e.question,
+            "answers": [{"text": t, "answer_start": s} for t, s in zip(e.answers, starts, strict=True)],
+            "is_impossible": e.is_impossible,
+        }
+        if e.plausible_span is not None:
+            begin, end = e.plausible_span
+            record["plausible_answers"] = [{"text": e.context[begin:end], "answer_start": begin}]
+        paragraphs.setdefault(e.context, []).append(record)
     return {
         "version": version,
         "data": [
