@@ -520,8 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeQAError as exc:
         print(f"edgeqa: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nedgeqa: interrupted; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        hint = str(exc) or "run the same command again to resume"
+        print(f"\nedgeqa: interrupted; {hint}", file=sys.stderr)
         return 130
 
 

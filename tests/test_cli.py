@@ -220,3 +220,24 @@ def test_profile_rejects_bad_options(tmp_path):
         "--transformers-dtype",
     )
     _one_line_error(run_cli("profile", "--model", str(tmp_path / "none.gguf")), "none.gguf")
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (KeyboardInterrupt(), "edgeqa: interrupted; run the same command again to resume"),
+        (
+            KeyboardInterrupt("resume with: edgeqa finetune --resume runs/x"),
+            "edgeqa: interrupted; resume with: edgeqa finetune --resume runs/x",
+        ),
+    ],
+)
+def test_an_interrupt_exits_130_saying_how_to_resume(monkeypatch, capsys, raised, said):
+    from edgeqa import cli, commands
+
+    def interrupted(args):
+        raise raised
+
+    monkeypatch.setattr(commands, "finetune_command", interrupted)
+    assert cli.main(["finetune"]) == 130
+    assert said in capsys.readouterr().err

@@ -165,7 +165,10 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     if resume_dir is not None:
         trainer.load_checkpoint()
         print(f"edgeqa finetune: resuming at step {trainer.state.step}")
-    state = trainer.fit()
+    try:
+        state = trainer.fit()
+    except KeyboardInterrupt:  # the checkpoint is saved; say how to pick it up
+        raise KeyboardInterrupt(f"resume with: edgeqa finetune --resume {run_dir}") from None
     if not trainer.dist.is_main:
         return run_dir
 

@@ -31,7 +31,7 @@ def test_interrupted_training_resumes_to_the_same_adapter(tiny_llama_dir, tmp_pa
         return original(self)
 
     monkeypatch.setattr(trainer_module.Trainer, "_optimizer_step", interrupt_on_third_step)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match=r"resume with: edgeqa finetune --resume .*resumed"):
         run_finetune(_config(tiny_llama_dir, tmp_path, "resumed"), show_progress=False)
     monkeypatch.setattr(trainer_module.Trainer, "_optimizer_step", original)
     resumed_dir = tmp_path / "resumed"
