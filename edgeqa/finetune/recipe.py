@@ -64,9 +64,11 @@ def crop_context(example: Example, words: int, rng: random.Random) -> Example:
     """The example with its paragraph cut to `words` whitespace-separated words that hold its
     target span at a random place; unchanged when the paragraph is that short, the span is
     longer, or there is no span to keep."""
+    if words <= 0:  # the default: no scan of every training paragraph
+        return example
     spans = [m.span() for m in re.finditer(r"\S+", example.context)]
     target = _target_span(example)
-    if words <= 0 or len(spans) <= words or target is None:
+    if len(spans) <= words or target is None:
         return example
     starts = [start for start, _ in spans]
     first = max(bisect.bisect_right(starts, target[0]) - 1, 0)
