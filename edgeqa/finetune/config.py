@@ -65,6 +65,8 @@ class FinetuneConfig:
     """AdamW weight decay on the adapter weights."""
     max_steps: int = 200
     """Optimizer steps (each of batch_size x grad_accum examples)."""
+    epochs: float = 0.0
+    """Passes over the training examples instead of max_steps, rounded up to whole steps (0: off)."""
     batch_size: int = 4
     """Examples per forward pass."""
     grad_accum: int = 2
@@ -115,6 +117,7 @@ class FinetuneConfig:
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 <= self.answerable_share <= 1, "answerable_share must be in [0, 1]"),
             (self.neftune_alpha >= 0, "neftune_alpha must be >= 0"),
+            (self.epochs >= 0, "epochs must be >= 0 (0: max_steps sets the length)"),
             (self.context_window >= 0, "context_window must be >= 0 (0: whole paragraphs)"),
             (
                 self.prompt_layout in PROMPT_LAYOUTS,

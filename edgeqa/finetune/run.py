@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -136,6 +138,10 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         raise EdgeQAError(f"{source}: no training example fits --max-length {config.max_length}")
     if not val_encoded:
         raise EdgeQAError(f"{source}: no validation example; check --split or --val-data")
+    examples_per_step = config.batch_size * config.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
+    if config.epochs:  # the step count follows from the data, known only now
+        steps = math.ceil(config.epochs * len(train_encoded) / examples_per_step)
+        config = dataclasses.replace(config, max_steps=steps)
     kind = (
         f"questions ({sum(bool(e.answers) for e in train) / len(train):.0%} answerable; "
         if data_format == "squad"
@@ -146,6 +152,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
         f"{len(test)} held out for testing"
         + (f"; {cropped} training paragraphs cropped to {config.context_window} words" if cropped else "")
+        + (f"; {config.epochs:g} epochs = {config.max_steps} steps" if config.epochs else "")
     )
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +192,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         },
         "metrics": {
             "steps": state.step,
+            "epochs": round(state.step * examples_per_step / len(train_encoded), 3),
             "stopped_early": state.stopped_early,
             "best_val_loss": state.best_val_loss,
             "final_train_loss": state.train_history[-1][1] if state.train_history else None,

@@ -40,6 +40,7 @@ def test_unknown_key_is_an_error_naming_it(tmp_path):
         ({"lora_dropout": 1.5}, "lora_dropout"),
         ({"max_steps": 0}, "must be positive"),
         ({"context_window": -1}, "context_window must be >= 0"),
+        ({"epochs": -1}, "epochs must be >= 0"),
         ({"prompt_layout": "answer-first"}, "prompt_layout must be one of context-first, question-first"),
     ],
 )

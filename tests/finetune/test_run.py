@@ -1,6 +1,7 @@
 """The trainer on a tiny random Llama: real steps, checkpoints, resume, and the CLI outputs."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -44,6 +45,20 @@ def test_interrupted_training_resumes_to_the_same_adapter(tiny_llama_dir, tmp_pa
     assert a.keys() == b.keys()
     for key in a:
         assert (a[key] - b[key]).abs().max() < 1e-6, key
+
+
+def test_epochs_set_the_steps_from_the_training_examples(tiny_llama_dir, tmp_path):
+    """--epochs is resolved once the data is encoded, stored in config.json for --resume and
+    reported back as the passes actually made."""
+    from edgeqa.finetune.run import run_finetune
+
+    run_dir = run_finetune(tiny_config(tiny_llama_dir, tmp_path, "epochs", epochs=0.02), show_progress=False)
+    run = json.loads((run_dir / "run.json").read_text())
+    examples = run["data"]["train_questions"]
+    steps = math.ceil(0.02 * examples / 2)  # batch 2 x accumulation 1
+    assert json.loads((run_dir / "config.json").read_text())["max_steps"] == steps
+    assert run["metrics"]["steps"] == steps
+    assert run["metrics"]["epochs"] == round(steps * 2 / examples, 3) >= 0.02
 
 
 def test_finetune_cli_writes_the_run_folder(tiny_llama_dir, tmp_path):
