@@ -33,6 +33,7 @@ RECIPE_LEVERS = (
     "lr_schedule",
     "answerable_share",
     "context_window",
+    "epochs",
     "neftune_alpha",
     "prompt_layout",
 )

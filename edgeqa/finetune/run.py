@@ -139,9 +139,11 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     if not val_encoded:
         raise EdgeQAError(f"{source}: no validation example; check --split or --val-data")
     examples_per_step = config.batch_size * config.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
+    epochs_note = ""
     if config.epochs:  # the step count follows from the data, known only now
         steps = math.ceil(config.epochs * len(train_encoded) / examples_per_step)
         config = dataclasses.replace(config, max_steps=steps)
+        epochs_note = f"; {config.epochs:g} epoch{'' if config.epochs == 1 else 's'} = {steps} steps"
     kind = (
         f"questions ({sum(bool(e.answers) for e in train) / len(train):.0%} answerable; "
         if data_format == "squad"
@@ -152,7 +154,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
         f"{len(test)} held out for testing"
         + (f"; {cropped} training paragraphs cropped to {config.context_window} words" if cropped else "")
-        + (f"; {config.epochs:g} epochs = {config.max_steps} steps" if config.epochs else "")
+        + epochs_note
     )
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def test_interrupted_training_resumes_to_the_same_adapter(tiny_llama_dir, tmp_pa
         assert (a[key] - b[key]).abs().max() < 1e-6, key
 
 
-def test_epochs_set_the_steps_from_the_training_examples(tiny_llama_dir, tmp_path):
+def test_epochs_set_the_steps_from_the_training_examples(tiny_llama_dir, tmp_path, capsys):
     """--epochs is resolved once the data is encoded, stored in config.json for --resume and
     reported back as the passes actually made."""
     from edgeqa.finetune.run import run_finetune
@@ -58,6 +58,7 @@ def test_epochs_set_the_steps_from_the_training_examples(tiny_llama_dir, tmp_pat
     steps = math.ceil(0.02 * examples / 2)  # batch 2 x accumulation 1
     assert json.loads((run_dir / "config.json").read_text())["max_steps"] == steps
     assert run["metrics"]["steps"] == steps
+    assert f"; 0.02 epochs = {steps} steps" in capsys.readouterr().out
     assert run["metrics"]["epochs"] == round(steps * 2 / examples, 3) >= 0.02
 
 
