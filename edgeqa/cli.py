@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -513,8 +514,17 @@ def _add_longctx(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=longctx_command)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (`kill`, a job scheduler, a reclaimed spot instance, `timeout`) stops a command the
+    way Ctrl-C does: a fine-tuning run saves its checkpoint, evaluations keep their logs, and the
+    resume hint is printed. A background job started from a script ignores SIGINT, so without
+    this the usual way to stop it would lose the work since the last checkpoint."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.handler(args)
     except EdgeQAError as exc:
@@ -524,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = str(exc) or "run the same command again to resume"
         print(f"\nedgeqa: interrupted; {hint}", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

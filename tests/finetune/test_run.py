@@ -3,10 +3,13 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from tests.helpers import REPO, run_cli, run_in_process, tiny_cli_args, tiny_config
@@ -60,6 +63,29 @@ def test_epochs_set_the_steps_from_the_training_examples(tiny_llama_dir, tmp_pat
     assert run["metrics"]["steps"] == steps
     assert f"; 0.02 epochs = {steps} steps" in capsys.readouterr().out
     assert run["metrics"]["epochs"] == round(steps * 2 / examples, 3) >= 0.02
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tiny_llama_dir, tmp_path):
+    """`kill` on a background run (where SIGINT is ignored) stops it like Ctrl-C does."""
+    args = tiny_cli_args(tiny_llama_dir, tmp_path, "killed", max_steps=100_000, eval_every=0, save_every=1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeqa", "finetune", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    checkpoint = tmp_path / "killed" / "checkpoint" / "trainer_state.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert f"resume with: edgeqa finetune --resume {tmp_path / 'killed'}" in stderr
+    assert "Traceback" not in stderr
+    saved = torch.load(checkpoint, weights_only=False)["state"]
+    assert 1 <= saved["step"] < 100_000
 
 
 def test_finetune_cli_writes_the_run_folder(tiny_llama_dir, tmp_path):
