@@ -45,19 +45,24 @@ def _sample_until_exit(process: subprocess.Popen, timeout_s: float) -> tuple[int
     watched = psutil.Process(process.pid)
     samples: list[tuple[float, int]] = []
     deadline = time.monotonic() + timeout_s
-    while True:
-        pid, status = os.waitpid(process.pid, os.WNOHANG)
-        if pid == process.pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return status, samples
-        if time.monotonic() > deadline:
-            process.kill()
-            os.waitpid(process.pid, 0)
-            process.returncode = -9
-            return None, samples
-        with contextlib.suppress(psutil.Error):
-            samples.append((time.time(), watched.memory_info().rss))
-        time.sleep(SAMPLE_INTERVAL_S)
+    try:
+        while True:
+            pid, status = os.waitpid(process.pid, os.WNOHANG)
+            if pid == process.pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                return status, samples
+            if time.monotonic() > deadline:
+                process.kill()
+                os.waitpid(process.pid, 0)
+                process.returncode = -9
+                return None, samples
+            with contextlib.suppress(psutil.Error):
+                samples.append((time.time(), watched.memory_info().rss))
+            time.sleep(SAMPLE_INTERVAL_S)
+    except BaseException:  # Ctrl-C or SIGTERM reached only this process: take the child along
+        process.kill()
+        process.wait()
+        raise
 
 
 def run_child(module: str, payload: dict[str, Any], timeout_s: float) -> ChildOutcome:

@@ -1,0 +1,27 @@
+"""Children run in isolation never outlive an interrupted parent."""
+
+import _thread
+import threading
+
+import psutil
+import pytest
+
+from edgeqa.isolation import run_child
+
+
+def test_an_interrupted_parent_leaves_no_child_running(tmp_path, monkeypatch):
+    """SIGTERM (raised as KeyboardInterrupt) reaches only the parent, unlike a terminal's Ctrl-C,
+    which reaches the whole process group: the child must be stopped by the parent."""
+    (tmp_path / "edgeqa_test_sleeper.py").write_text("import time\ntime.sleep(120)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    timer = threading.Timer(2.0, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_child("edgeqa_test_sleeper", {}, timeout_s=60)
+    timer.join()
+    sleepers = [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if child.is_running() and "edgeqa_test_sleeper" in " ".join(child.cmdline())
+    ]
+    assert sleepers == []
