@@ -204,6 +204,8 @@ class Trainer:
         from safetensors.torch import load_file
 
         folder = self.run_dir / "checkpoint"
+        if not (folder / "trainer_state.pt").is_file():  # stopped between the two renames of a swap
+            folder = self.run_dir / ".checkpoint.old"
         if not (folder / "trainer_state.pt").is_file():
             raise EdgeQAError(f"{self.run_dir}: no checkpoint to resume from")
         set_peft_model_state_dict(self.model, load_file(folder / "adapter_model.safetensors"))

@@ -50,6 +50,19 @@ def test_interrupted_training_resumes_to_the_same_adapter(tiny_llama_dir, tmp_pa
         assert (a[key] - b[key]).abs().max() < 1e-6, key
 
 
+def test_resume_finds_a_checkpoint_stopped_in_the_middle_of_its_swap(tiny_llama_dir, tmp_path, capsys):
+    """A save moves checkpoint/ aside before it moves the new one in; a run stopped between the
+    two renames still resumes, from the previous checkpoint."""
+    from edgeqa.finetune.run import resume_config, run_finetune
+
+    run_dir = run_finetune(_config(tiny_llama_dir, tmp_path, "swap"), show_progress=False)
+    (run_dir / "checkpoint").rename(run_dir / ".checkpoint.old")
+    capsys.readouterr()
+    run_finetune(resume_config(run_dir), resume_dir=run_dir, show_progress=False)
+    assert "resuming at step 4" in capsys.readouterr().out
+    assert (run_dir / "checkpoint" / "trainer_state.pt").is_file()
+
+
 def test_epochs_set_the_steps_from_the_training_examples(tiny_llama_dir, tmp_path, capsys):
     """--epochs is resolved once the data is encoded, stored in config.json for --resume and
     reported back as the passes actually made."""
