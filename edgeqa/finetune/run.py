@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -105,10 +104,11 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     from edgeqa.finetune.library_noise import quiet_libraries
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, free_memory_gib, gguf_shape
     from edgeqa.finetune.recipe import crop_contexts, rebalance_answerable
-    from edgeqa.finetune.trainer import Trainer
+    from edgeqa.finetune.trainer import Trainer, torchrun_rank_and_world
 
     quiet_libraries(show_progress)
-    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes files
+    rank, world = torchrun_rank_and_world()
+    is_main = rank == 0  # under torchrun only rank 0 writes files
     run_dir = resume_dir or Path(config.out_dir) / (config.run_name or default_run_name(config))
     if is_main and resume_dir is None and (run_dir / "config.json").exists():
         raise EdgeQAError(
@@ -138,7 +138,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         raise EdgeQAError(f"{source}: no training example fits --max-length {config.max_length}")
     if not val_encoded:
         raise EdgeQAError(f"{source}: no validation example; check --split or --val-data")
-    examples_per_step = config.batch_size * config.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
+    examples_per_step = config.batch_size * config.grad_accum * world
     epochs_note = ""
     if config.epochs:  # the step count follows from the data, known only now
         steps = math.ceil(config.epochs * len(train_encoded) / examples_per_step)

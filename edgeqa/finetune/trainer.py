@@ -88,12 +88,16 @@ def micro_batch(
     return [examples[i] for i in batch]
 
 
+def torchrun_rank_and_world() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) for a single process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 class Distributed:
     """Rank/world size from torchrun's environment; a no-op for a single process."""
 
     def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
+        self.rank, self.world = torchrun_rank_and_world()
         self.device = "cpu"
         if self.world > 1:
             import torch
