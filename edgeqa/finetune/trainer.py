@@ -88,6 +88,10 @@ def micro_batch(
     return [examples[i] for i in batch]
 
 
+CHECKPOINT = "checkpoint"
+PREVIOUS_CHECKPOINT = ".checkpoint.old"  # where a save moves the last checkpoint while it swaps
+
+
 def torchrun_rank_and_world() -> tuple[int, int]:
     """(rank, world size) from torchrun's environment; (0, 1) for a single process."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
@@ -182,7 +186,7 @@ class Trainer:
 
         import torch
 
-        target = self.run_dir / "checkpoint"
+        target = self.run_dir / CHECKPOINT
         staging = self.run_dir / ".checkpoint.partial"
         shutil.rmtree(staging, ignore_errors=True)
         self.model.save_pretrained(staging)
@@ -195,9 +199,9 @@ class Trainer:
             },
             staging / "trainer_state.pt",
         )
-        old = self.run_dir / ".checkpoint.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if target.exists():
+        old = self.run_dir / PREVIOUS_CHECKPOINT
+        if target.exists():  # else an earlier swap stopped halfway: old is the one to keep
+            shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
         staging.rename(target)
         shutil.rmtree(old, ignore_errors=True)
@@ -207,9 +211,9 @@ class Trainer:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        folder = self.run_dir / "checkpoint"
+        folder = self.run_dir / CHECKPOINT
         if not (folder / "trainer_state.pt").is_file():  # stopped between the two renames of a swap
-            folder = self.run_dir / ".checkpoint.old"
+            folder = self.run_dir / PREVIOUS_CHECKPOINT
         if not (folder / "trainer_state.pt").is_file():
             raise EdgeQAError(f"{self.run_dir}: no checkpoint to resume from")
         set_peft_model_state_dict(self.model, load_file(folder / "adapter_model.safetensors"))
