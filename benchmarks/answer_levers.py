@@ -11,7 +11,8 @@ threshold can do. Everything goes through the real CLI; each step resumes where 
 run stopped. Rows of runs not given this time are kept from the previous results file.
 
 usage: python benchmarks/answer_levers.py --run models/smollm2-squad --run runs/recipe/lr5e-4
-writes: benchmarks/results/answer_levers.json and .md
+writes: benchmarks/results/answer_levers.json and .md (one row per run and policy), and
+answer_levers-by-run.md (one row per run, one column per policy: the table the README shows)
 """
 
 from __future__ import annotations
@@ -182,6 +183,44 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+POLICY_COLUMNS = (
+    "free, never",
+    "free, model",
+    "span, model",
+    "free, threshold",
+    "span, threshold",
+    "free, answer score",
+    "span, answer score",
+)
+
+
+def policy_label(decoding: str, abstention: str) -> str:
+    """The column a row belongs to in the by-run table: its decoding and the kind of abstention,
+    without the calibrated threshold's value, which differs from run to run."""
+    kind = abstention.split(" ")[0]
+    return f"{decoding}, {'answer score' if kind == 'doubt' else kind}"
+
+
+def by_run_markdown(rows: list[dict]) -> str:
+    """One line per run: F1 (HasAns F1) under each policy, next to the always-abstain baseline
+    of its test articles and the range of its no-answer AUCs, so runs compare at a glance."""
+    runs: dict[str, list[dict]] = {}
+    for r in rows:
+        runs.setdefault(r["run"], []).append(r)
+    header = ["run", "always abstain", *POLICY_COLUMNS, "NA AUC"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, run_rows in runs.items():
+        cells = {
+            policy_label(r["decoding"], r["abstention"]): f"{r['f1']:.1f} ({r['HasAns_f1']:.1f})"
+            for r in run_rows
+        }
+        aucs = sorted({f"{r['na_prob_auc']:.2f}" for r in run_rows}, key=float)
+        line = [name, f"{run_rows[0]['always_abstain_f1']:.1f}", *(cells.get(p, "-") for p in POLICY_COLUMNS)]
+        line.append(aucs[0] if len(aucs) == 1 else f"{aucs[0]}-{aucs[-1]}")
+        lines.append("| " + " | ".join(line) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", required=True, help="fine-tuning run folder (repeatable)")
@@ -197,7 +236,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "answer_levers.json").write_text(json.dumps(rows, indent=2) + "\n")
     (RESULTS / "answer_levers.md").write_text(markdown(rows))
+    (RESULTS / "answer_levers-by-run.md").write_text(by_run_markdown(rows))
     print(markdown(rows))
+    print(by_run_markdown(rows))
 
 
 if __name__ == "__main__":
