@@ -7,8 +7,10 @@ free / span decoding, x the model's own abstention / the calibrated threshold on
 no-answer score (the abstention's first-token probability, or the doubt in the decoded answer),
 plus free decoding that never abstains (what the model extracts when it must answer). Each row
 also gives the ROC AUC of its no-answer probability (answerable vs unanswerable): how much any
-threshold can do. Everything goes through the real CLI; each step resumes where an interrupted
-run stopped. Rows of runs not given this time are kept from the previous results file.
+threshold can do, and the official script's best F1 with the threshold chosen on the test
+questions themselves: a ceiling, not a result. Everything goes through the real CLI; each
+step resumes where an interrupted run stopped. Rows of runs not given this time are kept from
+the previous results file, in their place.
 
 usage: python benchmarks/answer_levers.py --run models/smollm2-squad --run runs/recipe/lr5e-4
 writes: benchmarks/results/answer_levers.json and .md (one row per run and policy), and
@@ -121,6 +123,7 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                     "NoAns_f1": round(official["NoAns_f1"], 2),
                     "always_abstain_f1": round(metrics["always_abstain"]["f1"], 2),
                     "na_prob_auc": round(metrics["na_prob_auc"], 3),
+                    "test_chosen_best_f1": round(official["best_f1"], 2),
                     "questions_per_s": metrics["this_session"]["questions_per_s"],
                     "calibrate_s": round(calibrate_s, 1) if threshold == "auto" else None,
                 }
@@ -149,11 +152,18 @@ def abstention_label(option: str, score: str, threshold: float | None) -> str:
 
 
 def merge_previous(rows: list[dict], previous_file: Path) -> list[dict]:
-    """The rows of runs not measured this time, from the previous results, then this time's."""
+    """The previous results with this time's rows in place of their runs' earlier rows: runs
+    keep the order in which they were first measured, and new runs come last."""
     if not previous_file.is_file():
         return rows
-    measured = {r["run"] for r in rows}
-    return [r for r in json.loads(previous_file.read_text()) if r["run"] not in measured] + rows
+    runs: dict[str, list[dict]] = {}
+    for r in json.loads(previous_file.read_text()):
+        runs.setdefault(r["run"], []).append(r)
+    measured: dict[str, list[dict]] = {}
+    for r in rows:
+        measured.setdefault(r["run"], []).append(r)
+    runs.update(measured)
+    return [r for run_rows in runs.values() for r in run_rows]
 
 
 def keep_measured_timings(rows: list[dict], previous_file: Path) -> None:
@@ -171,14 +181,14 @@ def keep_measured_timings(rows: list[dict], previous_file: Path) -> None:
 def markdown(rows: list[dict]) -> str:
     header = (
         "| run | recipe | decoding | abstention | F1 | EM | HasAns F1 | NoAns F1 | always abstain "
-        "| NA AUC | q/s |"
+        "| NA AUC | test-chosen best F1 | q/s |"
     )
-    lines = [header, "|" + "---|" * 11]
+    lines = [header, "|" + "---|" * 12]
     for r in rows:
         recipe = ", ".join(f"{k}={v}" for k, v in r["recipe"].items())
         cells = [r["run"], recipe, r["decoding"], r["abstention"]]
         cells += [f"{r[k]:.2f}" for k in ("f1", "exact", "HasAns_f1", "NoAns_f1", "always_abstain_f1")]
-        cells += [f"{r['na_prob_auc']:.3f}", str(r["questions_per_s"])]
+        cells += [f"{r['na_prob_auc']:.3f}", ceiling_cell([r]), str(r["questions_per_s"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -201,13 +211,22 @@ def policy_label(decoding: str, abstention: str) -> str:
     return f"{decoding}, {'answer score' if kind == 'doubt' else kind}"
 
 
+def ceiling_cell(rows: list[dict]) -> str:
+    """The highest official `best_f1` among rows: F1 with the no-answer threshold chosen on the
+    test questions themselves, a ceiling no honest calibration can pass ("-" for rows measured
+    before it was recorded)."""
+    known = [r["test_chosen_best_f1"] for r in rows if "test_chosen_best_f1" in r]
+    return f"{max(known):.2f}" if known else "-"
+
+
 def by_run_markdown(rows: list[dict]) -> str:
     """One line per run: F1 (HasAns F1) under each policy, next to the always-abstain baseline
-    of its test articles and the range of its no-answer AUCs, so runs compare at a glance."""
+    of its test articles, the range of its no-answer AUCs and its test-chosen ceiling, so runs
+    compare at a glance."""
     runs: dict[str, list[dict]] = {}
     for r in rows:
         runs.setdefault(r["run"], []).append(r)
-    header = ["run", "always abstain", *POLICY_COLUMNS, "NA AUC"]
+    header = ["run", "always abstain", *POLICY_COLUMNS, "NA AUC", "test-chosen best F1"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, run_rows in runs.items():
         cells = {
@@ -217,6 +236,7 @@ def by_run_markdown(rows: list[dict]) -> str:
         aucs = sorted({f"{r['na_prob_auc']:.2f}" for r in run_rows}, key=float)
         line = [name, f"{run_rows[0]['always_abstain_f1']:.1f}", *(cells.get(p, "-") for p in POLICY_COLUMNS)]
         line.append(aucs[0] if len(aucs) == 1 else f"{aucs[0]}-{aucs[-1]}")
+        line.append(ceiling_cell(run_rows))
         lines.append("| " + " | ".join(line) + " |")
     return "\n".join(lines) + "\n"
 
