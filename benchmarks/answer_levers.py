@@ -38,6 +38,7 @@ RECIPE_LEVERS = (
     "context_window",
     "epochs",
     "neftune_alpha",
+    "decision_weight",
     "prompt_layout",
 )
 # (decoding, --na-threshold, --na-score)

@@ -91,6 +91,8 @@ class FinetuneConfig:
     """Crop training paragraphs to this many words around the answer (0: whole paragraphs)."""
     neftune_alpha: float = 0.0
     """NEFTune noise on the input embeddings while training (0: off; 5 is the paper's default)."""
+    decision_weight: float = 1.0
+    """Loss weight of each answer's first token, the abstain-or-answer decision (1: plain loss)."""
     prompt_layout: str = DEFAULT_PROMPT_LAYOUT
     """context-first, or question-first (question, context, question); kept in the exported GGUF."""
     seed: int = 0
@@ -117,6 +119,7 @@ class FinetuneConfig:
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 <= self.answerable_share <= 1, "answerable_share must be in [0, 1]"),
             (self.neftune_alpha >= 0, "neftune_alpha must be >= 0"),
+            (self.decision_weight > 0, "decision_weight must be positive (1: plain loss)"),
             (self.epochs >= 0, "epochs must be >= 0 (0: max_steps sets the length)"),
             (self.context_window >= 0, "context_window must be >= 0 (0: whole paragraphs)"),
             (

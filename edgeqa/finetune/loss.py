@@ -28,8 +28,10 @@ def collate(examples: Sequence[TrainingExample], pad_id: int, device="cpu"):
     return ids.to(device), mask.to(device), labels.to(device)
 
 
-def answer_loss_sum(model, ids, mask, labels):
-    """(sum of token losses, number of target tokens) for one batch."""
+def answer_loss_sum(model, ids, mask, labels, decision_weight: float = 1.0):
+    """(weighted sum of token losses, sum of the weights) for one batch. Each example's first
+    target token, where a SQuAD 2.0 answer decides between abstaining and answering, weighs
+    `decision_weight`; every other target token weighs 1."""
     import torch.nn.functional as F
 
     causal_lm = model.get_base_model()
@@ -37,5 +39,15 @@ def answer_loss_sum(model, ids, mask, labels):
     targets = labels[:, 1:]
     keep = targets != IGNORE_INDEX
     logits = causal_lm.lm_head(hidden[:, :-1][keep])
-    loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
-    return loss, int(keep.sum())
+    losses = F.cross_entropy(logits.float(), targets[keep], reduction="none")
+    first = (keep & (keep.cumsum(dim=1) == 1))[keep]
+    weights = 1 + (decision_weight - 1) * first.float()
+    return (losses * weights).sum(), float(weights.sum())
+
+
+def weighted_target_tokens(example: TrainingExample, decision_weight: float) -> float:
+    """The sum of an example's target-token weights in `answer_loss_sum`: what a batch's loss is
+    divided by, known before the forward passes of gradient accumulation."""
+    if example.target_tokens == 0:
+        return 0.0
+    return example.target_tokens + decision_weight - 1

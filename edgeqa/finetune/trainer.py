@@ -28,7 +28,7 @@ from typing import Any
 from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.finetune.examples import TrainingExample
-from edgeqa.finetune.loss import answer_loss_sum, collate
+from edgeqa.finetune.loss import answer_loss_sum, collate, weighted_target_tokens
 
 
 @dataclass
@@ -262,11 +262,12 @@ class Trainer:
             )
             for k in range(config.grad_accum)
         ]
-        target_tokens = self.dist.sum(sum(e.target_tokens for b in batches for e in b))
+        weight = config.decision_weight
+        target_tokens = self.dist.sum(sum(weighted_target_tokens(e, weight) for b in batches for e in b))
         total_loss, input_tokens = 0.0, 0
         for batch in batches:
             with self.autocast:
-                loss, _ = answer_loss_sum(self.model, *collate(batch, self.pad_id, self.device))
+                loss, _ = answer_loss_sum(self.model, *collate(batch, self.pad_id, self.device), weight)
             (loss / target_tokens).backward()
             total_loss += float(loss.detach())
             input_tokens += sum(len(e.input_ids) for e in batch)

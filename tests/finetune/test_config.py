@@ -41,6 +41,7 @@ def test_unknown_key_is_an_error_naming_it(tmp_path):
         ({"max_steps": 0}, "must be positive"),
         ({"context_window": -1}, "context_window must be >= 0"),
         ({"epochs": -1}, "epochs must be >= 0"),
+        ({"decision_weight": 0}, "decision_weight must be positive"),
         ({"prompt_layout": "answer-first"}, "prompt_layout must be one of context-first, question-first"),
     ],
 )
