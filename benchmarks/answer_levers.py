@@ -157,14 +157,17 @@ def merge_previous(rows: list[dict], previous_file: Path) -> list[dict]:
     keep the order in which they were first measured, and new runs come last."""
     if not previous_file.is_file():
         return rows
-    runs: dict[str, list[dict]] = {}
-    for r in json.loads(previous_file.read_text()):
-        runs.setdefault(r["run"], []).append(r)
-    measured: dict[str, list[dict]] = {}
-    for r in rows:
-        measured.setdefault(r["run"], []).append(r)
-    runs.update(measured)
+    runs = rows_by_run(json.loads(previous_file.read_text()))
+    runs.update(rows_by_run(rows))
     return [r for run_rows in runs.values() for r in run_rows]
+
+
+def rows_by_run(rows: list[dict]) -> dict[str, list[dict]]:
+    """Each run's rows, runs in the order they first appear."""
+    runs: dict[str, list[dict]] = {}
+    for r in rows:
+        runs.setdefault(r["run"], []).append(r)
+    return runs
 
 
 def keep_measured_timings(rows: list[dict], previous_file: Path) -> None:
@@ -224,12 +227,9 @@ def by_run_markdown(rows: list[dict]) -> str:
     """One line per run: F1 (HasAns F1) under each policy, next to the always-abstain baseline
     of its test articles, the range of its no-answer AUCs and its test-chosen ceiling, so runs
     compare at a glance."""
-    runs: dict[str, list[dict]] = {}
-    for r in rows:
-        runs.setdefault(r["run"], []).append(r)
     header = ["run", "always abstain", *POLICY_COLUMNS, "NA AUC", "test-chosen best F1"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, run_rows in runs.items():
+    for name, run_rows in rows_by_run(rows).items():
         cells = {
             policy_label(r["decoding"], r["abstention"]): f"{r['f1']:.1f} ({r['HasAns_f1']:.1f})"
             for r in run_rows
