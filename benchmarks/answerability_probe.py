@@ -1,0 +1,281 @@
+"""Is answerability in the model's states, where its own no-answer score cannot see it?
+
+The fine-tuned models' no-answer scores rank unanswerable above answerable questions barely
+better than chance (answer_levers.py: ROC AUC 0.53-0.64). This asks whether the skill is
+missing or only unread: it takes the hidden state of every layer at the decision position (the
+last prompt token, where the model abstains or starts its answer) for every question of a
+run's articles, fits an L2 logistic regression per layer on the training articles, picks the
+regularisation and the layer on the validation articles, and scores the test articles. The
+probe's no-answer probability then replaces the model's own abstention score on the forced
+answers that answer_levers.py decoded (free decoding, never abstaining) for the same questions,
+with the threshold calibrated on the validation articles, exactly as `edgeqa calibrate` does.
+
+Hidden states come from transformers (llama.cpp exposes only the last layer), loading the
+run's F16 GGUF from answer_levers.py; prompts are tokenised by llama.cpp from the same file,
+so they are the runtime's tokens. Each article's states are cached under --work: an
+interrupted run resumes.
+
+usage: python benchmarks/answerability_probe.py --run runs/recipe/cw64-e1-lr1e-3
+needs: python benchmarks/answer_levers.py --run <the same run> (its export and forced answers)
+writes: benchmarks/results/answerability_probe.json and .md (one section per run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+
+from edgeqa.data.squad import QAExample, load_squad
+from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
+from edgeqa.fileio import atomic_write_json, atomic_write_text
+
+RESULTS = Path(__file__).parent / "results"
+LAMBDAS = (10.0, 100.0, 1000.0, 10000.0)
+GROUP = 16  # questions of one paragraph decoded together after their shared prefix
+
+
+def article_states(examples: Sequence[QAExample], model, engine) -> np.ndarray:
+    """[questions, layers + 1, width] hidden states at each prompt's last token. A paragraph's
+    shared prefix is run once and its KV cache repeated for its questions' suffixes."""
+    import torch
+
+    from edgeqa.runtime.engine import common_prefix_length
+
+    states = []
+    with torch.inference_mode():
+        for _, paragraph in groupby(examples, key=lambda e: e.context):
+            questions = list(paragraph)
+            for start in range(0, len(questions), GROUP):
+                group = questions[start : start + GROUP]
+                prompts = [engine.qa_prompt(e.context, e.question) for e in group]
+                shared = common_prefix_length(prompts, keep_one=True)
+                prefix = model.model(input_ids=torch.tensor([prompts[0][:shared]]), use_cache=True)
+                cache = prefix.cache
+                cache.batch_repeat_interleave(len(group))
+                width = max(len(p) for p in prompts) - shared
+                ids = torch.zeros(len(group), width, dtype=torch.long)
+                mask = torch.zeros(len(group), shared + width, dtype=torch.long)
+                mask[:, :shared] = 1
+                for row, prompt in enumerate(prompts):
+                    suffix = prompt[shared:]
+                    ids[row, : len(suffix)] = torch.tensor(suffix)
+                    mask[row, shared : shared + len(suffix)] = 1
+                out = model.model(input_ids=ids, attention_mask=mask, cache=cache, output_hidden_states=True)
+                last = torch.tensor([len(p) - shared - 1 for p in prompts])
+                layers = torch.stack(out.hidden_states, 1)  # [group, layers + 1, width, hidden]
+                states.append(layers[torch.arange(len(group)), :, last].float().numpy())
+    return np.concatenate(states)
+
+
+def _load_model(gguf: Path, threads: int):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    torch.set_num_threads(threads)
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    return model.eval()
+
+
+def cached_states(examples: list[QAExample], gguf: Path, work: Path, threads: int) -> dict[str, np.ndarray]:
+    """Hidden states by question id, one cached file per article (computed once, resumable)."""
+    from edgeqa.runtime.engine import EngineConfig, QAEngine
+
+    work.mkdir(parents=True, exist_ok=True)
+    by_id: dict[str, np.ndarray] = {}
+    model = None
+    for title, article in groupby(examples, key=lambda e: e.title):
+        questions = list(article)
+        path = work / f"{title}.npy"
+        if not path.exists():
+            if model is None:
+                model = _load_model(gguf, threads)
+                engine = QAEngine(gguf, EngineConfig(n_ctx=1024, parallel=1, n_threads=threads))
+            started = time.perf_counter()
+            states = article_states(questions, model, engine)
+            np.save(path.with_suffix(".tmp.npy"), states.astype(np.float16))
+            path.with_suffix(".tmp.npy").replace(path)
+            print(
+                f"  {title}: {len(questions)} questions in {time.perf_counter() - started:.0f} s", flush=True
+            )
+        for example, state in zip(questions, np.load(path), strict=True):
+            by_id[example.qid] = state.astype(np.float64)
+    if model is not None:
+        engine.close()
+    return by_id
+
+
+def fit_probe(
+    features: np.ndarray, unanswerable: np.ndarray, strength: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """L2-regularised logistic regression on standardised features (Newton's method); returns
+    the no-answer probability of new rows."""
+    mean, scale = features.mean(0), features.std(0) + 1e-6
+
+    def design(rows: np.ndarray) -> np.ndarray:
+        return np.c_[(rows - mean) / scale, np.ones(len(rows))]
+
+    x = design(features)
+    penalty = strength * np.diag(np.r_[np.ones(x.shape[1] - 1), 0.0])
+    weights = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-x @ weights))
+        gradient = x.T @ (p - unanswerable) + penalty @ weights
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hessian, gradient)
+        weights -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return lambda rows: 1.0 / (1.0 + np.exp(-design(rows) @ weights))
+
+
+def auc(scores: np.ndarray, unanswerable: np.ndarray) -> float:
+    golds = [GoldQuestion(str(i), () if flag else ("-",)) for i, flag in enumerate(unanswerable)]
+    return no_answer_auc(golds, {str(i): float(s) for i, s in enumerate(scores)})
+
+
+def forced_answers(folder: Path) -> dict[str, dict]:
+    """The log of an answer_levers evaluation that never abstained: answer and model score."""
+    log = folder / "log.jsonl"
+    if not log.exists():
+        raise SystemExit(f"{log}: missing; run python benchmarks/answer_levers.py --run <run> first")
+    return {row["id"]: row for row in map(json.loads, log.read_text().splitlines())}
+
+
+def calibrated_f1(
+    golds: dict[str, GoldQuestion], val: dict[str, dict], test: dict[str, dict], score: Callable[[str], float]
+) -> dict:
+    """F1 on the test answers with the threshold that maximises F1 on the validation answers."""
+
+    def scored(rows: dict[str, dict], threshold: float = 1.0) -> dict:
+        questions = [golds[q] for q in rows]
+        na_probs = {q: score(q) for q in rows}
+        metrics = evaluate(questions, {q: r["prediction"] for q, r in rows.items()}, na_probs, threshold)
+        return metrics | {"auc": no_answer_auc(questions, na_probs)}
+
+    threshold = scored(val)["best_f1_thresh"]
+    metrics = scored(test, threshold)
+    return {
+        "threshold": threshold,
+        "f1": metrics["f1"],
+        "HasAns_f1": metrics["HasAns_f1"],
+        "NoAns_f1": metrics["NoAns_f1"],
+        "test_auc": metrics["auc"],
+        "test_chosen_best_f1": metrics["best_f1"],
+        "questions": metrics["total"],
+    }
+
+
+def probe_run(run: Path, levers: Path, work: Path, threads: int) -> dict:
+    if not (run / "run.json").exists():
+        raise SystemExit(f"{run}: not a fine-tuning run (no run.json); expected an edgeqa finetune folder")
+    data = json.loads((run / "run.json").read_text())["data"]
+    name = run.name
+    examples = load_squad(data["source"])
+    parts = {part: set(data[f"{part}_articles"]) for part in ("train", "val", "test")}
+    wanted = [e for e in examples if any(e.title in titles for titles in parts.values())]
+    gguf = levers / "export" / f"{name}-F16.gguf"
+    if not gguf.exists():
+        raise SystemExit(f"{gguf}: missing; run python benchmarks/answer_levers.py --run {run} first")
+    states = cached_states(wanted, gguf, work / name, threads)
+    golds = {e.qid: GoldQuestion(e.qid, e.answers) for e in wanted}
+
+    def split(part: str) -> tuple[np.ndarray, np.ndarray]:
+        ids = [e.qid for e in wanted if e.title in parts[part]]
+        return np.stack([states[q] for q in ids]), np.array([not golds[q].has_answer for q in ids], float)
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = split("train"), split("val"), split("test")
+    layers = []
+    for layer in range(1, x_train.shape[1]):
+        fits = [(strength, fit_probe(x_train[:, layer], y_train, strength)) for strength in LAMBDAS]
+        strength, probe = max(fits, key=lambda fit: auc(fit[1](x_val[:, layer]), y_val))
+        layers.append(
+            {
+                "layer": layer,
+                "l2": strength,
+                "val_auc": auc(probe(x_val[:, layer]), y_val),
+                "test_auc": auc(probe(x_test[:, layer]), y_test),
+            }
+        )
+    best = max(layers, key=lambda row: row["val_auc"])
+    probe = fit_probe(x_train[:, best["layer"]], y_train, best["l2"])
+    val_answers = forced_answers(levers / "calibrate" / f"{name}-free")
+    test_answers = forced_answers(levers / "eval" / f"{name}-free-1")
+    answers = val_answers | test_answers
+    return {
+        "run": name,
+        "train_questions": len(y_train),
+        "layers": layers,
+        "chosen_layer": best["layer"],
+        "model_score": calibrated_f1(golds, val_answers, test_answers, lambda q: answers[q]["na_prob"]),
+        "probe": calibrated_f1(
+            golds, val_answers, test_answers, lambda q: float(probe(states[q][best["layer"]][None])[0])
+        ),
+    }
+
+
+def markdown(results: dict[str, dict]) -> str:
+    lines = ["# Answerability probe: hidden state at the decision position, per layer", ""]
+    for result in results.values():
+        lines += [
+            f"## {result['run']} (probe fitted on {result['train_questions']} training questions)",
+            "",
+            "| layer | L2 (chosen on val) | val AUC | test AUC |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['layer']} | {r['l2']:g} | {r['val_auc']:.3f} | {r['test_auc']:.3f} |"
+            for r in result["layers"]
+        ]
+        lines += [
+            "",
+            "Free decoding, forced answers, threshold calibrated on the validation articles:",
+            "",
+            "| no-answer score | threshold | test F1 | HasAns F1 | NoAns F1 | test AUC "
+            "| test-chosen best F1 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for label, key in (
+            ("model's abstention", "model_score"),
+            (f"probe, layer {result['chosen_layer']}", "probe"),
+        ):
+            r = result[key]
+            lines.append(
+                f"| {label} | {r['threshold']:.3f} | {r['f1']:.1f} | {r['HasAns_f1']:.1f} "
+                f"| {r['NoAns_f1']:.1f} | {r['test_auc']:.3f} | {r['test_chosen_best_f1']:.1f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, action="append", required=True, help="a fine-tuning run folder")
+    parser.add_argument(
+        "--levers-dir", type=Path, default=Path("runs/answer-levers"), help="answer_levers.py's work"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=Path("runs/answerability-probe"), help="cached hidden states"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    results_file = RESULTS / "answerability_probe.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    for run in args.run:
+        print(f"{run.name}: hidden states of every question of its articles", flush=True)
+        results[run.name] = probe_run(run, args.levers_dir, args.work, args.threads)
+    atomic_write_json(results_file, results)
+    atomic_write_text(RESULTS / "answerability_probe.md", markdown(results))
+    print(markdown({run.name: results[run.name] for run in args.run}))
+
+
+if __name__ == "__main__":
+    main()
