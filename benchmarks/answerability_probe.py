@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,12 +36,17 @@ from edgeqa.data.squad import QAExample, load_squad
 from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, atomic_write_text
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from edgeqa.runtime.engine import QAEngine
+
 RESULTS = Path(__file__).parent / "results"
 LAMBDAS = (10.0, 100.0, 1000.0, 10000.0)
 GROUP = 16  # questions of one paragraph decoded together after their shared prefix
 
 
-def article_states(examples: Sequence[QAExample], model, engine) -> np.ndarray:
+def article_states(examples: Sequence[QAExample], model: PreTrainedModel, engine: QAEngine) -> np.ndarray:
     """[questions, layers + 1, width] hidden states at each prompt's last token. A paragraph's
     shared prefix is run once and its KV cache repeated for its questions' suffixes."""
     import torch
@@ -73,7 +79,7 @@ def article_states(examples: Sequence[QAExample], model, engine) -> np.ndarray:
     return np.concatenate(states)
 
 
-def _load_model(gguf: Path, threads: int):
+def _load_model(gguf: Path, threads: int) -> PreTrainedModel:
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging
