@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeqa.data.squad import QAExample, load_squad
+from edgeqa.evaluation.progress_log import read_records
 from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, atomic_write_text
 
@@ -92,7 +93,8 @@ def _load_model(gguf: Path, threads: int) -> PreTrainedModel:
 
 
 def cached_states(examples: list[QAExample], gguf: Path, work: Path, threads: int) -> dict[str, np.ndarray]:
-    """Hidden states by question id, one cached file per article (computed once, resumable)."""
+    """Hidden states by question id (float16, as cached), one file per article (computed once,
+    resumable)."""
     from edgeqa.runtime.engine import EngineConfig, QAEngine
 
     work.mkdir(parents=True, exist_ok=True)
@@ -113,7 +115,7 @@ def cached_states(examples: list[QAExample], gguf: Path, work: Path, threads: in
                 f"  {title}: {len(questions)} questions in {time.perf_counter() - started:.0f} s", flush=True
             )
         for example, state in zip(questions, np.load(path), strict=True):
-            by_id[example.qid] = state.astype(np.float64)
+            by_id[example.qid] = state
     if model is not None:
         engine.close()
     return by_id
@@ -124,6 +126,7 @@ def fit_probe(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """L2-regularised logistic regression on standardised features (Newton's method); returns
     the no-answer probability of new rows."""
+    features = features.astype(np.float64)
     mean, scale = features.mean(0), features.std(0) + 1e-6
 
     def design(rows: np.ndarray) -> np.ndarray:
@@ -153,7 +156,7 @@ def forced_answers(folder: Path) -> dict[str, dict]:
     log = folder / "log.jsonl"
     if not log.exists():
         raise SystemExit(f"{log}: missing; run python benchmarks/answer_levers.py --run <run> first")
-    return {row["id"]: row for row in map(json.loads, log.read_text().splitlines())}
+    return read_records(log)
 
 
 def calibrated_f1(
@@ -199,20 +202,17 @@ def probe_run(run: Path, levers: Path, work: Path, threads: int) -> dict:
         return np.stack([states[q] for q in ids]), np.array([not golds[q].has_answer for q in ids], float)
 
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = split("train"), split("val"), split("test")
-    layers = []
+    layers, probes = [], {}
     for layer in range(1, x_train.shape[1]):
-        fits = [(strength, fit_probe(x_train[:, layer], y_train, strength)) for strength in LAMBDAS]
-        strength, probe = max(fits, key=lambda fit: auc(fit[1](x_val[:, layer]), y_val))
-        layers.append(
-            {
-                "layer": layer,
-                "l2": strength,
-                "val_auc": auc(probe(x_val[:, layer]), y_val),
-                "test_auc": auc(probe(x_test[:, layer]), y_test),
-            }
-        )
+        fits = []
+        for strength in LAMBDAS:
+            probe = fit_probe(x_train[:, layer], y_train, strength)
+            fits.append((auc(probe(x_val[:, layer]), y_val), strength, probe))
+        val_auc, strength, probes[layer] = max(fits, key=lambda fit: fit[0])
+        test_auc = auc(probes[layer](x_test[:, layer]), y_test)
+        layers.append({"layer": layer, "l2": strength, "val_auc": val_auc, "test_auc": test_auc})
     best = max(layers, key=lambda row: row["val_auc"])
-    probe = fit_probe(x_train[:, best["layer"]], y_train, best["l2"])
+    probe = probes[best["layer"]]
     val_answers = forced_answers(levers / "calibrate" / f"{name}-free")
     test_answers = forced_answers(levers / "eval" / f"{name}-free-1")
     answers = val_answers | test_answers
