@@ -2,11 +2,16 @@
 
 The fine-tuned models' no-answer scores rank unanswerable above answerable questions barely
 better than chance (answer_levers.py: ROC AUC 0.53-0.64). This asks whether the skill is
-missing or only unread: it takes the hidden state of every layer at the decision position (the
-last prompt token, where the model abstains or starts its answer) for every question of a
-run's articles, fits an L2 logistic regression per layer on the training articles, picks the
-regularisation and the layer on the validation articles, and scores the test articles. The
-probe's no-answer probability then replaces the model's own abstention score on the forced
+missing or only unread: it takes the hidden state of every layer at one position for every
+question of a run's articles, fits an L2 logistic regression per layer on the training
+articles, picks the regularisation and the layer on the validation articles, and scores the
+test articles. The position is
+- `decision`: the last prompt token, where the model abstains or starts its answer;
+- `answer-end`: the last token of the answer the model gives when it may not abstain, where it
+  has read its own answer against the question (the verifier's view: a wrong or unsupported
+  answer may be easier to spot once it is written). This needs forced answers for the
+  training articles too, decoded here with `edgeqa eval --na-threshold 1` (resumable).
+The probe's no-answer probability then replaces the model's own abstention score on the forced
 answers that answer_levers.py decoded (free decoding, never abstaining) for the same questions,
 with the threshold calibrated on the validation articles, exactly as `edgeqa calibrate` does.
 
@@ -15,15 +20,17 @@ run's F16 GGUF from answer_levers.py; prompts are tokenised by llama.cpp from th
 so they are the runtime's tokens. Each article's states are cached under --work: an
 interrupted run resumes.
 
-usage: python benchmarks/answerability_probe.py --run runs/recipe/cw64-e1-lr1e-3
+usage: python benchmarks/answerability_probe.py --run runs/recipe/cw64-e1-lr1e-3 [--position answer-end]
 needs: python benchmarks/answer_levers.py --run <the same run> (its export and forced answers)
-writes: benchmarks/results/answerability_probe.json and .md (one section per run)
+writes: benchmarks/results/answerability_probe.json and .md (one section per run and position)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
@@ -45,11 +52,18 @@ if TYPE_CHECKING:
 RESULTS = Path(__file__).parent / "results"
 LAMBDAS = (10.0, 100.0, 1000.0, 10000.0)
 GROUP = 16  # questions of one paragraph decoded together after their shared prefix
+POSITIONS = ("decision", "answer-end")
 
 
-def article_states(examples: Sequence[QAExample], model: PreTrainedModel, engine: QAEngine) -> np.ndarray:
-    """[questions, layers + 1, width] hidden states at each prompt's last token. A paragraph's
-    shared prefix is run once and its KV cache repeated for its questions' suffixes."""
+def article_states(
+    examples: Sequence[QAExample],
+    model: PreTrainedModel,
+    engine: QAEngine,
+    answers: dict[str, list[int]] | None = None,
+) -> np.ndarray:
+    """[questions, layers + 1, width] hidden states at each sequence's last token: the prompt's,
+    or with `answers` (answer tokens by question id) the answer's after its prompt. A
+    paragraph's shared prefix is run once and its KV cache repeated for its questions' suffixes."""
     import torch
 
     from edgeqa.runtime.engine import common_prefix_length
@@ -60,7 +74,9 @@ def article_states(examples: Sequence[QAExample], model: PreTrainedModel, engine
             questions = list(paragraph)
             for start in range(0, len(questions), GROUP):
                 group = questions[start : start + GROUP]
-                prompts = [engine.qa_prompt(e.context, e.question) for e in group]
+                prompts = [
+                    engine.qa_prompt(e.context, e.question) + (answers or {}).get(e.qid, []) for e in group
+                ]
                 shared = common_prefix_length(prompts, keep_one=True)
                 prefix = model.model(input_ids=torch.tensor([prompts[0][:shared]]), use_cache=True)
                 cache = prefix.cache
@@ -92,9 +108,11 @@ def _load_model(gguf: Path, threads: int) -> PreTrainedModel:
     return model.eval()
 
 
-def cached_states(examples: list[QAExample], gguf: Path, work: Path, threads: int) -> dict[str, np.ndarray]:
+def cached_states(
+    examples: list[QAExample], gguf: Path, work: Path, threads: int, answers: dict[str, dict] | None = None
+) -> dict[str, np.ndarray]:
     """Hidden states by question id (float16, as cached), one file per article (computed once,
-    resumable)."""
+    resumable); with `answers` (forced-answer records by question id), at each answer's end."""
     from edgeqa.runtime.engine import EngineConfig, QAEngine
 
     work.mkdir(parents=True, exist_ok=True)
@@ -108,7 +126,12 @@ def cached_states(examples: list[QAExample], gguf: Path, work: Path, threads: in
                 model = _load_model(gguf, threads)
                 engine = QAEngine(gguf, EngineConfig(n_ctx=1024, parallel=1, n_threads=threads))
             started = time.perf_counter()
-            states = article_states(questions, model, engine)
+            answer_tokens = None
+            if answers is not None:
+                answer_tokens = {
+                    e.qid: engine.tokenize(answers[e.qid]["raw"].strip(), special=False) for e in questions
+                }
+            states = article_states(questions, model, engine, answer_tokens)
             np.save(path.with_suffix(".tmp.npy"), states.astype(np.float16))
             path.with_suffix(".tmp.npy").replace(path)
             print(
@@ -159,6 +182,16 @@ def forced_answers(folder: Path) -> dict[str, dict]:
     return read_records(log)
 
 
+def training_answers(name: str, data: dict, levers: Path, folder: Path, threads: int) -> dict[str, dict]:
+    """Forced answers (free decoding, never abstaining) on the run's training articles, decoded
+    from its Q4_K_M export as answer_levers.py decodes the others; a re-run resumes the log."""
+    articles = [arg for title in data["train_articles"] for arg in ("--article", title)]
+    command = ["eval", "--model", str(levers / "export" / f"{name}-Q4_K_M.gguf"), "--data", data["source"]]
+    command += [*articles, "--decoding", "free", "--na-threshold", "1", "--threads", str(threads)]
+    subprocess.run([sys.executable, "-m", "edgeqa", *command, "--out", str(folder), "--quiet"], check=True)
+    return forced_answers(folder)
+
+
 def calibrated_f1(
     golds: dict[str, GoldQuestion], val: dict[str, dict], test: dict[str, dict], score: Callable[[str], float]
 ) -> dict:
@@ -183,7 +216,7 @@ def calibrated_f1(
     }
 
 
-def probe_run(run: Path, levers: Path, work: Path, threads: int) -> dict:
+def probe_run(run: Path, position: str, levers: Path, work: Path, threads: int) -> dict:
     if not (run / "run.json").exists():
         raise SystemExit(f"{run}: not a fine-tuning run (no run.json); expected an edgeqa finetune folder")
     data = json.loads((run / "run.json").read_text())["data"]
@@ -194,7 +227,15 @@ def probe_run(run: Path, levers: Path, work: Path, threads: int) -> dict:
     gguf = levers / "export" / f"{name}-F16.gguf"
     if not gguf.exists():
         raise SystemExit(f"{gguf}: missing; run python benchmarks/answer_levers.py --run {run} first")
-    states = cached_states(wanted, gguf, work / name, threads)
+    val_answers = forced_answers(levers / "calibrate" / f"{name}-free")
+    test_answers = forced_answers(levers / "eval" / f"{name}-free-1")
+    answers = val_answers | test_answers
+    if position == "decision":
+        states = cached_states(wanted, gguf, work / name, threads)
+    else:
+        answers |= training_answers(name, data, levers, work / name / "train-answers", threads)
+        wanted = [e for e in wanted if e.qid in answers]
+        states = cached_states(wanted, gguf, work / name / position, threads, answers)
     golds = {e.qid: GoldQuestion(e.qid, e.answers) for e in wanted}
 
     def split(part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -213,12 +254,11 @@ def probe_run(run: Path, levers: Path, work: Path, threads: int) -> dict:
         layers.append({"layer": layer, "l2": strength, "val_auc": val_auc, "test_auc": test_auc})
     best = max(layers, key=lambda row: row["val_auc"])
     probe = probes[best["layer"]]
-    val_answers = forced_answers(levers / "calibrate" / f"{name}-free")
-    test_answers = forced_answers(levers / "eval" / f"{name}-free-1")
-    answers = val_answers | test_answers
     return {
         "run": name,
+        "position": position,
         "train_questions": len(y_train),
+        "test_questions": len(y_test),
         "layers": layers,
         "chosen_layer": best["layer"],
         "model_score": calibrated_f1(golds, val_answers, test_answers, lambda q: answers[q]["na_prob"]),
@@ -228,11 +268,15 @@ def probe_run(run: Path, levers: Path, work: Path, threads: int) -> dict:
     }
 
 
+PLACES = {"decision": "decision position", "answer-end": "end of the forced answer"}
+
+
 def markdown(results: dict[str, dict]) -> str:
-    lines = ["# Answerability probe: hidden state at the decision position, per layer", ""]
+    lines = ["# Answerability probe: each layer's hidden state at the decision position or answer end", ""]
     for result in results.values():
         lines += [
-            f"## {result['run']} (probe fitted on {result['train_questions']} training questions)",
+            f"## {result['run']}, {PLACES[result['position']]} (probe fitted on {result['train_questions']} "
+            f"training questions, tested on {result['test_questions']})",
             "",
             "| layer | L2 (chosen on val) | val AUC | test AUC |",
             "|---|---|---|---|",
@@ -271,16 +315,25 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, default=Path("runs/answerability-probe"), help="cached hidden states"
     )
+    parser.add_argument(
+        "--position",
+        choices=POSITIONS,
+        default="decision",
+        help="decision: the last prompt token; answer-end: the last token of the forced answer "
+        "(decodes the training articles' forced answers first)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     results_file = RESULTS / "answerability_probe.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     for run in args.run:
-        print(f"{run.name}: hidden states of every question of its articles", flush=True)
-        results[run.name] = probe_run(run, args.levers_dir, args.work, args.threads)
+        print(f"{run.name}: hidden states at the {PLACES[args.position]}", flush=True)
+        results[f"{run.name}:{args.position}"] = probe_run(
+            run, args.position, args.levers_dir, args.work, args.threads
+        )
     atomic_write_json(results_file, results)
     atomic_write_text(RESULTS / "answerability_probe.md", markdown(results))
-    print(markdown({run.name: results[run.name] for run in args.run}))
+    print(markdown({key: results[key] for key in results if key.split(":")[0] in {r.name for r in args.run}}))
 
 
 if __name__ == "__main__":
