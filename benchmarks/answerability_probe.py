@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
@@ -38,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from answer_levers import cli
 
 from edgeqa.data.squad import QAExample, load_squad
 from edgeqa.evaluation.progress_log import read_records
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
 RESULTS = Path(__file__).parent / "results"
 LAMBDAS = (10.0, 100.0, 1000.0, 10000.0)
 GROUP = 16  # questions of one paragraph decoded together after their shared prefix
-POSITIONS = ("decision", "answer-end")
+PLACES = {"decision": "decision position", "answer-end": "end of the forced answer"}
 
 
 def article_states(
@@ -188,7 +187,7 @@ def training_answers(name: str, data: dict, levers: Path, folder: Path, threads:
     articles = [arg for title in data["train_articles"] for arg in ("--article", title)]
     command = ["eval", "--model", str(levers / "export" / f"{name}-Q4_K_M.gguf"), "--data", data["source"]]
     command += [*articles, "--decoding", "free", "--na-threshold", "1", "--threads", str(threads)]
-    subprocess.run([sys.executable, "-m", "edgeqa", *command, "--out", str(folder), "--quiet"], check=True)
+    cli(*command, "--out", str(folder), "--quiet")
     return forced_answers(folder)
 
 
@@ -268,9 +267,6 @@ def probe_run(run: Path, position: str, levers: Path, work: Path, threads: int) 
     }
 
 
-PLACES = {"decision": "decision position", "answer-end": "end of the forced answer"}
-
-
 def markdown(results: dict[str, dict]) -> str:
     lines = ["# Answerability probe: each layer's hidden state at the decision position or answer end", ""]
     for result in results.values():
@@ -317,7 +313,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--position",
-        choices=POSITIONS,
+        choices=list(PLACES),
         default="decision",
         help="decision: the last prompt token; answer-end: the last token of the forced answer "
         "(decodes the training articles' forced answers first)",
