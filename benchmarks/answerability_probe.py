@@ -65,7 +65,7 @@ def article_states(
     paragraph's shared prefix is run once and its KV cache repeated for its questions' suffixes."""
     import torch
 
-    from edgeqa.runtime.engine import common_prefix_length
+    from edgeqa.sequences import common_prefix_length
 
     states = []
     with torch.inference_mode():

@@ -28,7 +28,6 @@ from edgeqa.runtime.engine import EngineConfig
 
 RESULTS = Path(__file__).parent / "results"
 QUANTS = ("q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q4_1", "q4_0", "q3_k_m", "q2_k")
-DEFAULT_DATA = "../shared/data/squad_v2/squad-v2-dev-16-articles.json"
 
 
 def export(source: list[str], out_dir: Path, quants: str, threads: int) -> tuple[dict, float, float]:
@@ -73,7 +72,9 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--base", default="embedded", help="base to export (default: %(default)s)")
     source.add_argument("--run", help="a finetune run folder instead of a bare base")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="SQuAD file (default: %(default)s)")
+    parser.add_argument(
+        "--data", required=True, metavar="SQUAD_JSON", help="SQuAD file, e.g. the SQuAD 2.0 dev set"
+    )
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)

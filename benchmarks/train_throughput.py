@@ -4,7 +4,9 @@ Same model (the embedded SmolLM2-135M, dequantized), same questions in the same 
 LoRA and optimizer settings, same number of optimizer steps, measured one after the other in
 this process. The plain script computes logits at every position (the Trainer default); edgeqa
 computes them only at answer positions. edgeqa is measured on the very same micro-batches (the
-loss curves must match), with length-grouped batches (less padding), and under bf16 autocast.
+loss curves must match), with length-grouped batches (less padding), with shared-context packing
+(a paragraph's questions in one sequence; compare questions/s, since a pack reads the paragraph
+once), and under bf16 autocast.
 
 usage: python benchmarks/train_throughput.py [--steps 12] [--batch-size 4]
 writes: benchmarks/results/train_throughput.json and .md
@@ -26,6 +28,7 @@ from edgeqa.finetune.base_model import load_causal_lm, load_tokenizer, rebuild_p
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.finetune.examples import encode_examples
 from edgeqa.finetune.loss import collate
+from edgeqa.finetune.packing import encode_packed
 from edgeqa.finetune.trainer import Trainer, micro_batch
 
 RESULTS = Path(__file__).parent / "results"
@@ -57,7 +60,7 @@ def plain_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float, 
             return order[index]
 
     def collator(batch):
-        ids, mask, labels = collate(batch, tokenizer.eos_token_id)
+        ids, mask, labels, _ = collate(batch, tokenizer.eos_token_id)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
     timings: dict[str, float] = {}
@@ -102,20 +105,23 @@ def plain_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float, 
     return tokens / elapsed, losses[WARMUP_STEPS:]
 
 
-def edgeqa_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float, list[float]]:
+def edgeqa_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float, float, list[float]]:
+    """(input tokens/s, questions/s, losses) of edgeqa's own loop."""
     model, tokenizer = build_hf(config, resolve_base(config.base))
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, tokenizer.eos_token_id, config, Path(out), examples, examples[:1], False)
         for _ in range(WARMUP_STEPS):
             trainer._optimizer_step()
             trainer.state.step += 1
-        start, tokens, losses = time.perf_counter(), 0, []
+        start, tokens, questions, losses = time.perf_counter(), 0, 0, []
         for _ in range(steps):
-            loss, step_tokens = trainer._optimizer_step()
+            loss, step_tokens, step_questions = trainer._optimizer_step()
             trainer.state.step += 1
             tokens += step_tokens
+            questions += step_questions
             losses.append(loss)
-    return tokens / (time.perf_counter() - start), losses
+    elapsed = time.perf_counter() - start
+    return tokens / elapsed, questions / elapsed, losses
 
 
 def main() -> None:
@@ -138,14 +144,21 @@ def main() -> None:
     torch.manual_seed(0)
     tokenizer_model, tokenizer = build_hf(config, resolve_base(config.base))
     del tokenizer_model
-    examples, _ = encode_examples(tokenizer, load_squad(BUNDLED_SAMPLE), config.max_length)
+    questions = load_squad(BUNDLED_SAMPLE)
+    examples, _ = encode_examples(tokenizer, questions, config.max_length)
+    packs, _, _ = encode_packed(tokenizer, questions, config.max_length, config.prompt_layout)
 
     plain_tps, plain_losses = plain_trainer(config, examples, args.steps)
-    ours_fp32_tps, ours_fp32_losses = edgeqa_trainer(config, examples, args.steps)
+    ours_fp32_tps, _, ours_fp32_losses = edgeqa_trainer(config, examples, args.steps)
     grouped = FinetuneConfig(**{**config.__dict__, "group_by_length": True})
-    grouped_tps, grouped_losses = edgeqa_trainer(grouped, examples, args.steps)
+    grouped_tps, grouped_qps, grouped_losses = edgeqa_trainer(grouped, examples, args.steps)
+    # packs hold ~5 questions each: fewer of them per micro-batch keeps the tokens per step alike
+    packed = FinetuneConfig(
+        **{**grouped.__dict__, "pack_questions": True, "batch_size": max(1, args.batch_size // 2)}
+    )
+    packed_tps, packed_qps, packed_losses = edgeqa_trainer(packed, packs, args.steps)
     bf16 = FinetuneConfig(**{**config.__dict__, "dtype": "bf16"})
-    ours_bf16_tps, ours_bf16_losses = edgeqa_trainer(bf16, examples, args.steps)
+    ours_bf16_tps, _, ours_bf16_losses = edgeqa_trainer(bf16, examples, args.steps)
     result = {
         "model": "SmolLM2-135M-Instruct (embedded GGUF, dequantized)",
         "steps_measured": args.steps,
@@ -161,10 +174,16 @@ def main() -> None:
             max(abs(a - b) for a, b in zip(plain_losses, ours_fp32_losses, strict=True)), 4
         ),
         "speedup_bf16": round(ours_bf16_tps / plain_tps, 2),
+        "edgeqa_fp32_grouped_questions_per_s": round(grouped_qps, 2),
+        "edgeqa_fp32_packed_tokens_per_s": round(packed_tps, 1),
+        "edgeqa_fp32_packed_questions_per_s": round(packed_qps, 2),
+        "packed_over_grouped_questions_per_s": round(packed_qps / grouped_qps, 2),
+        "questions_per_pack": round(len(questions) / len(packs), 2),
         "plain_losses": [round(x, 4) for x in plain_losses],
         "edgeqa_fp32_losses": [round(x, 4) for x in ours_fp32_losses],
         "edgeqa_bf16_losses": [round(x, 4) for x in ours_bf16_losses],
         "edgeqa_fp32_grouped_losses": [round(x, 4) for x in grouped_losses],
+        "edgeqa_fp32_packed_losses": [round(x, 4) for x in packed_losses],
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "train_throughput.json").write_text(json.dumps(result, indent=2) + "\n")

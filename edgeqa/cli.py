@@ -259,7 +259,7 @@ def _add_finetune(subparsers: argparse._SubParsersAction) -> None:
         elif kind.startswith("tuple[float"):
             options.update(nargs=3, type=float, metavar=("TRAIN", "VAL", "TEST"))
         elif kind.startswith("tuple[str"):
-            options.update(nargs="+", metavar="MODULE")
+            options.update(nargs="+", metavar=spec.name.upper().rstrip("S"))
         elif kind in ("int", "float"):
             options["type"] = int if kind == "int" else float
         parser.add_argument(flag, **options)

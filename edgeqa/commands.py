@@ -101,6 +101,7 @@ def eval_command(args: argparse.Namespace) -> int:
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.models.registry import resolve_model
 
+    _engine_config(args, None)  # every option checked before any model or data is read
     endpoint = _endpoint_config(args)
     default_models = [] if endpoint and not args.model else [None]
     models = [resolve_model(m) for m in (args.model or default_models)]
@@ -144,6 +145,9 @@ def _judge(args: argparse.Namespace):
 
     if args.judge_model and args.endpoint:
         raise EdgeQAError("give --judge-model or --endpoint, not both")
+    for flag, value in (("--threads", args.threads), ("--n-ctx", args.n_ctx)):
+        if value < 1:
+            raise EdgeQAError(f"{flag} must be at least 1, not {value}")
     endpoint = _endpoint_config(args)
     if endpoint is not None:
         return EndpointJudge(endpoint), f"endpoint:{endpoint.model}"
@@ -193,8 +197,10 @@ def judge_command(args: argparse.Namespace) -> int:
 def calibrate_command(args: argparse.Namespace) -> int:
     from edgeqa.evaluation.calibration import calibration_path, write_calibration
     from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import resolve_model
 
-    model = Path(args.model)
+    _engine_config(args, None)  # every option checked before any model or data is read
+    model = resolve_model(args.model)
     read_gguf_info(model)
     data, examples = _questions(args)
     if not any(not e.answers for e in examples) or all(not e.answers for e in examples):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeqa.fileio import atomic_write_json
+from edgeqa.fileio import atomic_write_json, lock_run_dir
 
 SAMPLE_INTERVAL_S = 0.02
 
@@ -119,8 +119,9 @@ def run_keyed(
     folder: Path,
     on_done: Callable[[dict[str, Any], bool], None],
 ) -> list[dict[str, Any]]:
-    """Each job's record, kept in folder/<key>.json once it succeeded and reused on a re-run."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Each job's record, kept in folder/<key>.json once it succeeded and reused on a re-run;
+    the folder is this process's alone while it runs."""
+    lock_run_dir(folder)
     records = []
     for key, job in jobs:
         path = folder / f"{key}.json"

@@ -102,8 +102,8 @@ def test_two_models_give_one_comparison_table(tmp_path, squad_tiny, embedded_mod
     assert first == second
 
 
-def test_too_long_context_is_an_error_or_skipped(tmp_path, squad_tiny):
-    result = run_cli(
+def test_too_long_context_is_an_error_then_skipped_in_the_same_folder(tmp_path, squad_tiny):
+    args = [
         "eval",
         *FAST,
         "--data",
@@ -113,28 +113,50 @@ def test_too_long_context_is_an_error_or_skipped(tmp_path, squad_tiny):
         "--n-ctx",
         "128",
         "--out",
-        str(tmp_path / "a"),
-    )
-    _one_line_error(result, "exceeds --n-ctx 128", "--too-long skip")
-    assert not (tmp_path / "a" / "metrics.json").exists()
-    result = run_cli(
-        "eval",
-        *FAST,
-        "--data",
-        str(squad_tiny),
-        "--limit",
-        "3",
-        "--n-ctx",
-        "128",
-        "--too-long",
-        "skip",
-        "--out",
-        str(tmp_path / "b"),
-        "--quiet",
-    )
+        str(tmp_path),
+    ]
+    _one_line_error(run_cli(*args), "exceeds --n-ctx 128", "--too-long skip")
+    assert not (tmp_path / "metrics.json").exists()
+    result = run_cli(*args, "--too-long", "skip", "--quiet")  # the suggested command, same folder
     assert result.returncode == 0, result.stderr
-    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["skipped_too_long"] == 3
+
+
+@pytest.mark.parametrize(("option", "named"), [("--threads", "--threads"), ("--batch", "--batch")])
+def test_zero_engine_options_are_named_as_typed_before_anything_loads(tmp_path, option, named):
+    missing = tmp_path / "missing.json"  # checked after the options: the option error comes first
+    result = run_cli("eval", option, "0", "--data", str(missing), "--out", str(tmp_path / "o"))
+    _one_line_error(result, named, "at least 1")
+    assert "--n-" not in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_out_naming_a_file_is_one_line(tmp_path, squad_tiny):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    result = run_cli("eval", *FAST, "--data", str(squad_tiny), "--limit", "1", "--out", str(existing))
+    _one_line_error(result, str(existing), "is a file, not a folder")
+    assert existing.read_text() == "keep me"
+
+
+def test_a_folder_another_run_holds_is_refused(tmp_path, squad_tiny):
+    import subprocess
+    import sys
+
+    hold = f"import pathlib, edgeqa.fileio as f; f.lock_run_dir(pathlib.Path({str(tmp_path)!r})); "
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold + "print('ok', flush=True); import time; time.sleep(120)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        result = run_cli("eval", *FAST, "--data", str(squad_tiny), "--limit", "1", "--out", str(tmp_path))
+        _one_line_error(result, f"pid {holder.pid}", "another edgeqa run")
+        assert not (tmp_path / "log.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_bad_models_get_one_line_errors(tmp_path, squad_tiny, embedded_model):

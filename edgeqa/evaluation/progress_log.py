@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.fileio import atomic_write_json
+from edgeqa.fileio import atomic_write_json, lock_run_dir
 
 
 def read_records(path: Path) -> dict[str, dict[str, Any]]:
@@ -60,8 +60,10 @@ class RecordWriter:
 def claim_run_dir(
     out_dir: Path, config_name: str, fingerprint: dict[str, Any], details: dict[str, Any]
 ) -> None:
-    """Record what a resumable run is (`config_name` holds the fingerprint and the details), or
-    refuse to mix a different run into a folder that already holds one."""
+    """Lock the folder for this process, then record what a resumable run is (`config_name`
+    holds the fingerprint and the details), or refuse to mix a different run into a folder
+    that already holds one."""
+    lock_run_dir(out_dir)
     config_path = out_dir / config_name
     if config_path.exists():
         previous = json.loads(config_path.read_text(encoding="utf-8"))["fingerprint"]
@@ -72,5 +74,12 @@ def claim_run_dir(
                 "use another --out folder or delete this one"
             )
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(config_path, {"fingerprint": fingerprint, **details})
+
+
+def release_unstarted(out_dir: Path, config_name: str, log_name: str) -> None:
+    """Forget a claim whose run failed before finishing a single record, so that the same folder
+    takes the corrected command (a run that logged anything keeps its claim and resumes)."""
+    if not read_records(out_dir / log_name):
+        (out_dir / log_name).unlink(missing_ok=True)
+        (out_dir / config_name).unlink(missing_ok=True)

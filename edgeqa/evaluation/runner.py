@@ -18,7 +18,7 @@ from typing import Any
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.endpoint import EndpointClient, EndpointConfig
-from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_records
+from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_records, release_unstarted
 from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.prompts import SYSTEM_PROMPT, parse_answer, qa_messages
@@ -199,7 +199,11 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
     started = time.perf_counter()
     if pending:
         answer = _answer_pending if request.endpoint is None else _ask_endpoint
-        answer(request, pending, done=len(request.examples) - len(pending))
+        try:
+            answer(request, pending, done=len(request.examples) - len(pending))
+        except EdgeQAError:  # e.g. a prompt too long for the context: the folder stays reusable
+            release_unstarted(request.out_dir, "eval_config.json", "log.jsonl")
+            raise
         records = read_records(log_path)
     elapsed = time.perf_counter() - started
 

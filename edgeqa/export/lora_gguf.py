@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.models.gguf_info import LORA_BASE_KEY
+from edgeqa.prompts import PROMPT_LAYOUT_KEY
 
 MODULE_TO_GGUF = {
     "q_proj": "attn_q",
@@ -38,8 +40,11 @@ def interleave_rope_rows(weight: np.ndarray, heads: int) -> np.ndarray:
     )
 
 
-def write_lora_gguf(adapter_dir: Path, model_config, target: Path) -> Path:
-    """Convert `adapter_dir` (PEFT) for a Llama-architecture base with `model_config`."""
+def write_lora_gguf(
+    adapter_dir: Path, model_config, target: Path, base: str | None = None, prompt_layout: str | None = None
+) -> Path:
+    """Convert `adapter_dir` (PEFT) for a Llama-architecture base with `model_config`. `base`
+    (a GGUF path or 'embedded') is recorded so that `--model <this file>` loads it with its base."""
     import gguf
     from safetensors.numpy import load_file
 
@@ -56,6 +61,10 @@ def write_lora_gguf(adapter_dir: Path, model_config, target: Path) -> Path:
     writer.add_string("general.type", "adapter")
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    if base is not None:
+        writer.add_string(LORA_BASE_KEY, base)
+    if prompt_layout is not None:
+        writer.add_string(PROMPT_LAYOUT_KEY, prompt_layout)
     count = 0
     for key, value in sorted(load_file(str(adapter_dir / "adapter_model.safetensors")).items()):
         match = PEFT_KEY.search(key)

@@ -29,8 +29,9 @@ class FinetuneConfig:
 
     base: str = "embedded"
     """Base model: a hub id, a local HF folder, a GGUF file, or 'embedded' (SmolLM2-135M GGUF)."""
-    data: str = "bundled"
-    """SQuAD or instruction data (.json/.jsonl or a hub id), or 'bundled' (the shipped SQuAD sample)."""
+    data: tuple[str, ...] = ("bundled",)
+    """SQuAD or instruction data (.json/.jsonl, a hub id, or 'bundled', the shipped SQuAD sample);
+    several SQuAD sources, each SOURCE[:count=N|share=S][,role=split|train|val|test]."""
     data_format: str = "auto"
     """auto (from the first record), squad, alpaca, messages or sharegpt."""
     val_data: str | None = None
@@ -85,6 +86,14 @@ class FinetuneConfig:
     """Stop after this many evaluations without a better validation loss (0: never)."""
     save_every: int = 25
     """Checkpoint every N steps for --resume."""
+    negatives: tuple[str, ...] = ()
+    """Made unanswerable questions for the training and validation parts: kinds from
+    answer-removed, other-paragraph, entity-swap, number-swap, negation, antonym,
+    impossible-condition (or all, adversarial)."""
+    negative_share: float = 0.0
+    """Share of made unanswerable questions in the training and validation parts."""
+    pack_questions: bool = False
+    """Train a paragraph's questions in one sequence that reads the paragraph once (faster; same loss)."""
     answerable_share: float = 0.0
     """Share of answerable questions in the training data, sampled down to it (0: as given)."""
     context_window: int = 0
@@ -101,6 +110,12 @@ class FinetuneConfig:
     """none, tensorboard or wandb (offline-safe: none by default)."""
 
     def __post_init__(self) -> None:
+        from edgeqa.data.negatives import parse_kinds
+
+        if isinstance(self.data, str):  # one source, as a YAML preset or an old run.json gives it
+            self.data = (self.data,)
+        self.data = tuple(self.data)
+        self.negatives = parse_kinds(self.negatives)
         self.split = tuple(float(x) for x in self.split)  # type: ignore[assignment]
         self.target_modules = tuple(self.target_modules)
         checks = [
@@ -118,6 +133,8 @@ class FinetuneConfig:
             (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 <= self.answerable_share <= 1, "answerable_share must be in [0, 1]"),
+            (0 <= self.negative_share < 1, "negative_share must be in [0, 1)"),
+            (bool(self.data), "data must name at least one source"),
             (self.neftune_alpha >= 0, "neftune_alpha must be >= 0"),
             (self.decision_weight > 0, "decision_weight must be positive (1: plain loss)"),
             (self.epochs >= 0, "epochs must be >= 0 (0: max_steps sets the length)"),

@@ -24,10 +24,25 @@ IGNORE_INDEX = -100
 class TrainingExample:
     input_ids: list[int]
     labels: list[int]  # IGNORE_INDEX on prompt tokens
+    segments: tuple[int, ...] | None = None
+    """Packed questions (finetune/packing.py): 0 on the shared prefix, k on the k-th question."""
+    positions: tuple[int, ...] | None = None
+    """Packed questions: each token's position as if its question stood alone."""
+    questions: int = 1
 
     @property
     def target_tokens(self) -> int:
         return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+    @property
+    def answers(self) -> int:
+        """Target runs: each answer's first token is where the model abstains or answers."""
+        previous = IGNORE_INDEX
+        runs = 0
+        for label in self.labels:
+            runs += label != IGNORE_INDEX and previous == IGNORE_INDEX
+            previous = label
+        return runs
 
 
 def target_text(example: QAExample) -> str:

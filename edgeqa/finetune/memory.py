@@ -50,16 +50,18 @@ def estimate_training_memory(shape: ModelShape, config: FinetuneConfig) -> Memor
 
 
 def gguf_shape(path: str) -> ModelShape:
-    import gguf
+    from pathlib import Path
 
-    reader = gguf.GGUFReader(path)
-    arch = reader.get_field("general.architecture").contents()
+    from edgeqa.models.gguf_header import read_gguf_header
+
+    header = read_gguf_header(Path(path))
+    arch = header.metadata["general.architecture"]
 
     def value(key: str) -> int:
-        return int(reader.get_field(f"{arch}.{key}").contents())
+        return int(header.metadata[f"{arch}.{key}"])
 
     return ModelShape(
-        parameters=sum(int(t.n_elements) for t in reader.tensors),
+        parameters=header.parameters,
         hidden_size=value("embedding_length"),
         layers=value("block_count"),
         intermediate_size=value("feed_forward_length"),

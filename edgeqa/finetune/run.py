@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.fileio import atomic_write_json
+from edgeqa.fileio import atomic_write_json, lock_run_dir
 from edgeqa.finetune.config import FinetuneConfig, config_to_dict
 
 
@@ -39,24 +39,33 @@ def peak_memory_gib() -> dict[str, float]:
 
 
 def _load_splits(config: FinetuneConfig):
-    """(source, format, train, validation, test): SQuAD split by article, conversations by record."""
+    """(sources, format, train, validation, test): SQuAD sources sized and split by article
+    (with made unanswerables added to train and validation), conversations split by record."""
     from edgeqa.data.instructions import load_conversations, read_records, sniff_format, split_conversations
-    from edgeqa.data.splits import split_by_article
-    from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
+    from edgeqa.data.negatives import make_negatives
+    from edgeqa.data.sources import DataSource, load_sources
 
-    source = str(BUNDLED_SAMPLE) if config.data == "bundled" else config.data
-    records = read_records(source) if config.data_format != "squad" else []
-    data_format = sniff_format(records, source) if config.data_format == "auto" else config.data_format
+    first = DataSource.parse(config.data[0])
+    records = read_records(first.path) if config.data_format != "squad" else []
+    data_format = sniff_format(records, first.path) if config.data_format == "auto" else config.data_format
     if data_format != "squad":
-        conversations = load_conversations(records, source, data_format)
+        if len(config.data) > 1 or first != DataSource(first.source):
+            raise EdgeQAError(f"--data: {data_format} records come from one source, without options")
+        info = {"source": first.path, "sources": [{"source": first.source, "role": "split"}]}
+        conversations = load_conversations(records, first.path, data_format)
         if config.val_data:
             val = load_conversations(read_records(config.val_data), config.val_data, data_format)
-            return source, data_format, conversations, val, []
-        return source, data_format, *split_conversations(conversations, config.split, config.seed)
-    examples = load_squad(source, split="train")
-    if config.val_data:
-        return source, data_format, examples, load_squad(config.val_data), []
-    return source, data_format, *split_by_article(examples, config.split, config.seed)
+            return info, data_format, conversations, val, []
+        return info, data_format, *split_conversations(conversations, config.split, config.seed)
+    loaded = load_sources(config.data, config.split, config.seed, config.val_data)
+    train, made_train = make_negatives(loaded.train, config.negatives, config.negative_share, config.seed)
+    val, made_val = make_negatives(loaded.val, config.negatives, config.negative_share, config.seed + 1)
+    info = {
+        "source": first.path,  # where the validation articles are read back (edgeqa pipeline)
+        "sources": loaded.records,
+        "made_unanswerable": {"train": made_train, "val": made_val},
+    }
+    return info, data_format, train, val, loaded.test
 
 
 def _describe_data(data_format: str, train: list, val: list, test: list) -> dict[str, Any]:
@@ -103,6 +112,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     from edgeqa.finetune.examples import encode_examples
     from edgeqa.finetune.library_noise import quiet_libraries
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, free_memory_gib, gguf_shape
+    from edgeqa.finetune.packing import encode_packed
     from edgeqa.finetune.recipe import crop_contexts, rebalance_answerable
     from edgeqa.finetune.trainer import Trainer, torchrun_rank_and_world
 
@@ -114,6 +124,8 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         raise EdgeQAError(
             f"{run_dir}: a run with this name exists; use --resume {run_dir} or another --run-name"
         )
+    if is_main:  # before any work: a second run into this folder is refused at once
+        lock_run_dir(run_dir, "--resume" if resume_dir else "--run-name")
     base = resolve_base(config.base)
     choice = choose_backend(config)
     print(f"edgeqa finetune: backend {choice.name} ({choice.reason}); base {base.ref}")
@@ -123,7 +135,9 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         check_fits(estimate, *free_memory_gib(training_device()))
         print(f"edgeqa finetune: estimated memory {estimate.total_gib:.1f} GiB")
 
-    source, data_format, train, val, test = _load_splits(config)
+    started = time.perf_counter()
+    data_info, data_format, train, val, test = _load_splits(config)
+    source = ", ".join(config.data)
     cropped = 0
     if data_format == "squad":
         train = rebalance_answerable(train, config.answerable_share, config.seed)
@@ -131,7 +145,13 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         cropped = sum(before is not after for before, after in zip(whole, train, strict=True))
     torch.manual_seed(config.seed)
     model, tokenizer = BUILDERS[choice.name](config, base)
-    train_encoded, dropped = encode_examples(tokenizer, train, config.max_length, config.prompt_layout)
+    if config.pack_questions and data_format == "squad":
+        train_encoded, questions, dropped = encode_packed(
+            tokenizer, train, config.max_length, config.prompt_layout
+        )
+    else:
+        train_encoded, dropped = encode_examples(tokenizer, train, config.max_length, config.prompt_layout)
+        questions = len(train_encoded)
     val_subset = val[:: max(1, len(val) // config.val_examples)][: config.val_examples]
     val_encoded, _ = encode_examples(tokenizer, val_subset, config.max_length, config.prompt_layout)
     if not train_encoded:
@@ -144,22 +164,25 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         steps = math.ceil(config.epochs * len(train_encoded) / examples_per_step)
         config = dataclasses.replace(config, max_steps=steps)
         epochs_note = f"; {config.epochs:g} epoch{'' if config.epochs == 1 else 's'} = {steps} steps"
+    prepare_seconds = time.perf_counter() - started
     kind = (
         f"questions ({sum(bool(e.answers) for e in train) / len(train):.0%} answerable; "
         if data_format == "squad"
         else f"{data_format} conversations ("
     )
     print(
-        f"edgeqa finetune: {len(train_encoded)} training {kind}{dropped} longer than "
+        f"edgeqa finetune: {questions} training {kind}{dropped} longer than "
         f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
         f"{len(test)} held out for testing"
         + (f"; {cropped} training paragraphs cropped to {config.context_window} words" if cropped else "")
+        + (f"; packed into {len(train_encoded)} sequences" if len(train_encoded) != questions else "")
         + epochs_note
     )
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     if is_main and resume_dir is None:
         atomic_write_json(run_dir / "config.json", config_to_dict(config))
+        if data_format == "squad":  # validation: where `edgeqa calibrate` finds unseen questions
+            atomic_write_json(run_dir / "validation.json", to_official_json(val))
         if test and data_format == "squad":
             atomic_write_json(run_dir / "heldout.json", to_official_json(test))
     trainer = Trainer(
@@ -186,20 +209,25 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         "backend": {"name": choice.name, "reason": choice.reason},
         "base": base.to_dict(),
         "data": {
-            "source": source,
+            **data_info,
             **_describe_data(data_format, train, val, test),
-            "train_questions": len(train_encoded),
+            "train_questions": questions,
+            "train_sequences": len(train_encoded),
+            "prepare_seconds": round(prepare_seconds, 1),
             "left_out_for_length": dropped,
             "heldout": "heldout.json" if test and data_format == "squad" else None,
         },
         "metrics": {
             "steps": state.step,
-            "epochs": round(state.step * examples_per_step / len(train_encoded), 3),
+            "epochs": round(state.questions_seen / questions, 3),
             "stopped_early": state.stopped_early,
             "best_val_loss": state.best_val_loss,
             "final_train_loss": state.train_history[-1][1] if state.train_history else None,
             "train_seconds": round(state.elapsed_s, 1),
             "tokens_per_second": round(state.tokens_seen / state.elapsed_s, 1) if state.elapsed_s else None,
+            "questions_per_second": round(state.questions_seen / state.elapsed_s, 2)
+            if state.elapsed_s
+            else None,
             **peak_memory_gib(),
         },
         "versions": _library_versions(),

@@ -37,6 +37,7 @@ class TrainState:
 
     step: int = 0
     tokens_seen: int = 0
+    questions_seen: int = 0
     best_val_loss: float = math.inf
     evals_without_improvement: int = 0
     train_history: list[tuple[int, float]] = field(default_factory=list)
@@ -244,13 +245,14 @@ class Trainer:
         with torch.no_grad(), self.autocast:
             for start in range(0, len(self.val_examples), self.config.batch_size):
                 batch = self.val_examples[start : start + self.config.batch_size]
-                loss, n = answer_loss_sum(self.model, *collate(batch, self.pad_id, self.device))
+                loss, n = answer_loss_sum(self.model, collate(batch, self.pad_id, self.device))
                 total, count = total + float(loss), count + n
         self.model.train()
         return total / max(1, count)
 
-    def _optimizer_step(self) -> tuple[float, int]:
-        """One optimizer step over grad_accum micro-batches; (mean token loss, input tokens)."""
+    def _optimizer_step(self) -> tuple[float, int, int]:
+        """One optimizer step over grad_accum micro-batches; (mean token loss, input tokens,
+        questions)."""
         config = self.config
         batches = [
             micro_batch(
@@ -264,13 +266,14 @@ class Trainer:
         ]
         weight = config.decision_weight
         target_tokens = self.dist.sum(sum(weighted_target_tokens(e, weight) for b in batches for e in b))
-        total_loss, input_tokens = 0.0, 0
+        total_loss, input_tokens, questions = 0.0, 0, 0
         for batch in batches:
             with self.autocast:
-                loss, _ = answer_loss_sum(self.model, *collate(batch, self.pad_id, self.device), weight)
+                loss, _ = answer_loss_sum(self.model, collate(batch, self.pad_id, self.device), weight)
             (loss / target_tokens).backward()
             total_loss += float(loss.detach())
             input_tokens += sum(len(e.input_ids) for e in batch)
+            questions += sum(e.questions for e in batch)
         self.dist.sum_gradients(self.parameters)
         import torch
 
@@ -278,7 +281,8 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return self.dist.sum(total_loss) / target_tokens, int(self.dist.sum(input_tokens))
+        total = self.dist.sum(total_loss) / target_tokens
+        return total, int(self.dist.sum(input_tokens)), int(self.dist.sum(questions))
 
     def _evaluate_and_maybe_stop(self) -> bool:
         val = self.validation_loss()
@@ -309,9 +313,10 @@ class Trainer:
         )
         try:
             while state.step < config.max_steps:
-                loss, tokens = self._optimizer_step()
+                loss, tokens, questions = self._optimizer_step()
                 state.step += 1
                 state.tokens_seen += tokens
+                state.questions_seen += questions
                 state.train_history.append((state.step, loss))
                 state.elapsed_s = time.perf_counter() - started
                 bar.update(1)

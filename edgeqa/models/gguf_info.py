@@ -6,13 +6,17 @@ a missing, foreign or truncated file into a one-line error that names the file.
 
 from __future__ import annotations
 
+import functools
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.models.gguf_header import SKIPPED_ARRAY, read_gguf_header
 from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT, PROMPT_LAYOUT_KEY, PROMPT_LAYOUTS
 
 GGUF_MAGIC = b"GGUF"
+LORA_BASE_KEY = "edgeqa.lora.base"  # in a LoRA GGUF: the model llama.cpp applies it to
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class GGUFInfo:
     tensor_count: int
     hparams: dict[str, float] = field(default_factory=dict)  # layers, widths, heads, RoPE base
     prompt_layout: str = DEFAULT_PROMPT_LAYOUT  # how edgeqa fine-tuned it to be asked
+    adapter_base: str | None = None
+    """For a LoRA adapter GGUF: the model it applies to (a path or a name such as 'embedded')."""
+    is_adapter: bool = False
 
     def hparam(self, key: str, default: float | None = None) -> float:
         if key in self.hparams:
@@ -60,28 +67,31 @@ def _file_type_name(value: int | None) -> str:
 
 
 def read_gguf_info(path: str | Path) -> GGUFInfo:
-    """Validate and describe a GGUF file; raises EdgeQAError with the file name on any problem."""
+    """Validate and describe a GGUF file; raises EdgeQAError with the file name on any problem.
+    Read once per file and change (a command asks several times; the answer is shared)."""
     path = Path(path)
     if not path.is_file():
         raise EdgeQAError(f"{path}: model file not found")
-    size = path.stat().st_size
+    stat = path.stat()
+    return _read_gguf_info(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_gguf_info(path: Path, size: int, mtime_ns: int) -> GGUFInfo:
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic != GGUF_MAGIC:
         raise EdgeQAError(f"{path}: not a GGUF file (expected magic 'GGUF', found {magic!r})")
-    import gguf
-
     try:
-        reader = gguf.GGUFReader(path)
-    except Exception as exc:  # gguf-py signals corruption with several exception types
-        raise EdgeQAError(f"{path}: corrupt or truncated GGUF ({type(exc).__name__}: {exc})") from None
-    data_end = max((t.data_offset + int(t.n_bytes) for t in reader.tensors), default=0)
-    if data_end > size:
-        raise EdgeQAError(f"{path}: truncated GGUF ({size} bytes, tensor data needs {data_end})")
+        header = read_gguf_header(path)
+    except (EdgeQAError, OSError, struct.error) as exc:
+        raise EdgeQAError(f"{path}: corrupt or truncated GGUF ({exc})") from None
+    if header.data_end > size:
+        raise EdgeQAError(f"{path}: truncated GGUF ({size} bytes, tensor data needs {header.data_end})")
 
     def value(key: str):
-        found = reader.get_field(key)
-        return found.contents() if found is not None else None
+        found = header.metadata.get(key)
+        return None if found is SKIPPED_ARRAY else found
 
     architecture = value("general.architecture") or "unknown"
     hparams = {
@@ -102,7 +112,9 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
         file_type=_file_type_name(value("general.file_type")),
         context_length=value(f"{architecture}.context_length"),
         chat_template=value("tokenizer.chat_template"),
-        tensor_count=len(reader.tensors),
+        tensor_count=header.tensor_count,
         hparams=hparams,
         prompt_layout=prompt_layout,
+        adapter_base=value(LORA_BASE_KEY),
+        is_adapter=value("general.type") == "adapter",
     )

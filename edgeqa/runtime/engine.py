@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.models.gguf_info import read_gguf_info
+from edgeqa.models.gguf_info import GGUFInfo, read_gguf_info
 from edgeqa.prompts import ABSTAIN, qa_messages
 from edgeqa.runtime.constraints import FreeChooser, SpanChooser, VocabIndex
+from edgeqa.sequences import common_prefix_length
 
 PREFIX_SEQ = 0  # sequence holding the cached shared prefix; questions use 1..parallel
 
@@ -59,6 +60,16 @@ NA_SCORES = ("abstention", "answer")
 ANSWER_SCORE_DEFAULT_THRESHOLD = 0.5
 
 
+# The command-line option each engine setting comes from, for error messages.
+ENGINE_FLAGS = {
+    "n_ctx": "--n-ctx",
+    "n_threads": "--threads",
+    "n_batch": "--batch",
+    "parallel": "--parallel",
+    "max_answer_tokens": "--max-answer-tokens",
+}
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Runtime settings; the defaults suit a 2-core CPU and SQuAD-sized prompts."""
@@ -75,9 +86,9 @@ class EngineConfig:
     na_score: str = "abstention"  # one of NA_SCORES
 
     def __post_init__(self) -> None:
-        for name in ("n_ctx", "n_threads", "n_batch", "parallel", "max_answer_tokens"):
+        for name, flag in ENGINE_FLAGS.items():
             if getattr(self, name) < 1:
-                raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
+                raise EdgeQAError(f"{flag} must be at least 1, not {getattr(self, name)}")
         if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
             raise EdgeQAError(f"--na-threshold must be a probability in [0, 1], not {self.na_threshold}")
         if self.na_score not in NA_SCORES:
@@ -129,6 +140,11 @@ class QAEngine:
         from llama_cpp._logger import set_verbose
 
         self.info = read_gguf_info(model_path)  # a bad file fails here, not in native code
+        self.adapter = None
+        if self.info.is_adapter:  # a LoRA GGUF: its base is the model, the LoRA applied at load
+            self.adapter = self.info
+            self.info = adapter_base_info(self.info)
+            model_path = self.info.path
         self.config = config = config or EngineConfig()
         self._llama_cpp = llama_cpp
         set_verbose(False)
@@ -140,6 +156,12 @@ class QAEngine:
             )
         except ValueError as exc:
             raise EdgeQAError(f"{model_path}: llama.cpp cannot load this model ({exc})") from None
+        self._lora = None
+        if self.adapter is not None:
+            self._lora = llama_cpp.llama_adapter_lora_init(self._model.model, str(self.adapter.path).encode())
+            if not self._lora:
+                self._free_model()
+                raise EdgeQAError(f"{self.adapter.path}: llama.cpp cannot apply this LoRA to {model_path}")
         context_params = llama_cpp.llama_context_default_params()
         context_params.n_ctx = config.n_ctx
         context_params.n_batch = config.n_batch
@@ -152,8 +174,13 @@ class QAEngine:
         try:
             self._context = _internals.LlamaContext(model=self._model, params=context_params, verbose=False)
         except ValueError:
-            self._model.close()
+            self._free_model()
             raise EdgeQAError(f"{model_path}: cannot create a context of {config.n_ctx} tokens") from None
+        if self._lora is not None:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._lora)
+            if llama_cpp.llama_set_adapters_lora(self._context.ctx, adapters, 1, (ctypes.c_float * 1)(1.0)):
+                self.close()
+                raise EdgeQAError(f"{self.adapter.path}: llama.cpp could not set this LoRA")  # type: ignore[union-attr]
         self._batch = llama_cpp.llama_batch_init(max(config.n_batch, config.parallel), 0, config.parallel + 1)
         self.n_vocab = self._model.n_vocab()
         self.n_ctx_train = self._model.n_ctx_train()
@@ -165,10 +192,16 @@ class QAEngine:
 
     # --- resources -------------------------------------------------------------------------
     def close(self) -> None:
-        if self._batch is not None:
+        if getattr(self, "_batch", None) is not None:
             self._llama_cpp.llama_batch_free(self._batch)
             self._batch = None
         self._context.close()
+        self._free_model()
+
+    def _free_model(self) -> None:
+        if self._lora:
+            self._llama_cpp.llama_adapter_lora_free(self._lora)
+        self._lora = None
         self._model.close()
 
     def __enter__(self) -> QAEngine:
@@ -508,13 +541,20 @@ def _apply_rope(params, rope: RopeSettings) -> None:
     params.yarn_orig_ctx = rope.yarn_orig_ctx
 
 
-def common_prefix_length(sequences: Sequence[Sequence[int]], keep_one: bool = False) -> int:
-    """Length of the longest common prefix; with keep_one, leave each sequence one own token."""
-    if not sequences:
-        return 0
-    limit = min(len(s) for s in sequences) - (1 if keep_one else 0)
-    first = sequences[0]
-    length = 0
-    while length < limit and all(s[length] == first[length] for s in sequences):
-        length += 1
-    return length
+def adapter_base_info(adapter: GGUFInfo) -> GGUFInfo:
+    """The GGUF a LoRA adapter applies to (its `edgeqa.lora.base`: a path relative to the adapter,
+    or a model name), carrying the adapter's prompt layout."""
+    import dataclasses
+
+    from edgeqa.models.registry import resolve_model
+
+    if not adapter.adapter_base:
+        raise EdgeQAError(
+            f"{adapter.path}: a LoRA GGUF that names no base model; export it with edgeqa or load "
+            "its base with llama.cpp's --lora"
+        )
+    relative = adapter.path.parent / adapter.adapter_base
+    base = read_gguf_info(relative if relative.is_file() else resolve_model(adapter.adapter_base))
+    if base.is_adapter:
+        raise EdgeQAError(f"{adapter.path}: its base {base.path} is itself a LoRA adapter")
+    return dataclasses.replace(base, prompt_layout=adapter.prompt_layout)

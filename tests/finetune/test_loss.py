@@ -20,8 +20,8 @@ def test_answer_only_loss_equals_the_full_logits_loss(peft_model):
         TrainingExample([5, 6, 7, 8, 9], [IGNORE_INDEX] * 3 + [8, 9]),
         TrainingExample([5, 6, 10], [IGNORE_INDEX, IGNORE_INDEX, 10]),
     ]
-    ids, mask, labels = collate(batch, pad_id=0)
-    loss_sum, count = answer_loss_sum(peft_model, ids, mask, labels)
+    ids, mask, labels, _ = collated = collate(batch, pad_id=0)
+    loss_sum, count = answer_loss_sum(peft_model, collated)
     reference = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
     assert count == 3
     assert float(loss_sum / count) == pytest.approx(float(reference), rel=1e-5)
@@ -35,7 +35,7 @@ def test_decision_weight_scales_each_examples_first_target_token(peft_model):
         TrainingExample([5, 6, 7, 8, 9], [IGNORE_INDEX] * 3 + [8, 9]),
         TrainingExample([5, 6, 10], [IGNORE_INDEX, IGNORE_INDEX, 10]),
     ]
-    ids, mask, labels = collate(batch, pad_id=0)
+    ids, mask, labels, _ = collated = collate(batch, pad_id=0)
     with torch.no_grad():
         logits = peft_model(input_ids=ids, attention_mask=mask).logits
     token_loss = torch.nn.functional.cross_entropy(
@@ -43,7 +43,7 @@ def test_decision_weight_scales_each_examples_first_target_token(peft_model):
     ).reshape(2, -1)
     first_of_first, second_of_first, first_of_second = token_loss[0, 2], token_loss[0, 3], token_loss[1, 1]
     with torch.no_grad():
-        loss_sum, weight_sum = answer_loss_sum(peft_model, ids, mask, labels, decision_weight=4.0)
+        loss_sum, weight_sum = answer_loss_sum(peft_model, collated, decision_weight=4.0)
     expected = 4 * first_of_first + second_of_first + 4 * first_of_second
     assert float(loss_sum) == pytest.approx(float(expected), rel=1e-5)
     assert weight_sum == 9.0 == sum(weighted_target_tokens(e, 4.0) for e in batch)

@@ -11,12 +11,7 @@ import pytest
 
 from edgeqa.data.squad import load_squad
 from edgeqa.prompts import ABSTAIN, qa_messages
-from edgeqa.runtime.engine import (
-    EngineConfig,
-    QAEngine,
-    StreamTimings,
-    common_prefix_length,
-)
+from edgeqa.runtime.engine import EngineConfig, QAEngine, StreamTimings
 
 CONFIG = EngineConfig(n_ctx=4096, parallel=8, max_answer_tokens=24)
 
@@ -44,12 +39,6 @@ def f16_engine(embedded_f16):
 def paragraph_prompts(engine, examples):
     first = [e for e in examples if e.context == examples[0].context][:6]
     return [engine.qa_prompt(e.context, e.question) for e in first]
-
-
-def test_common_prefix_length():
-    assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
-    assert common_prefix_length([[1, 2], [1, 2]], keep_one=True) == 1
-    assert common_prefix_length([]) == 0
 
 
 def test_prompt_uses_the_gguf_chat_template(engine):
