@@ -46,10 +46,12 @@ class Reply:
 def model_choices(paths: list[Path], sources: dict[Path, str] | None = None) -> dict[str, Path]:
     """Display name -> path; an exported model names what it was exported from (its manifest);
     names stay unique when two folders hold the same file name."""
+    from edgeqa.models.registry import reader_name
+
     choices: dict[str, Path] = {}
     for path in paths:
         source = (sources or {}).get(path.resolve())
-        name = f"{path.stem} (from {source})" if source else path.stem
+        name = reader_name(path) or (f"{path.stem} (from {source})" if source else path.stem)
         if name in choices:
             name = f"{path.parent.name}/{path.stem}"
         choices[name] = path

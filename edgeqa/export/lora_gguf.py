@@ -41,7 +41,12 @@ def interleave_rope_rows(weight: np.ndarray, heads: int) -> np.ndarray:
 
 
 def write_lora_gguf(
-    adapter_dir: Path, model_config, target: Path, base: str | None = None, prompt_layout: str | None = None
+    adapter_dir: Path,
+    model_config,
+    target: Path,
+    base: str | None = None,
+    prompt_layout: str | None = None,
+    dtype: type = np.float32,
 ) -> Path:
     """Convert `adapter_dir` (PEFT) for a Llama-architecture base with `model_config`. `base`
     (a GGUF path or 'embedded') is recorded so that `--model <this file>` loads it with its base."""
@@ -74,6 +79,7 @@ def write_lora_gguf(
         weight = value.astype(np.float32)
         if side == "B" and module in heads:
             weight = interleave_rope_rows(weight, heads[module])
+        weight = weight.astype(dtype)
         writer.add_tensor(f"blk.{layer}.{MODULE_TO_GGUF[module]}.weight.lora_{side.lower()}", weight)
         count += 1
     if count == 0:

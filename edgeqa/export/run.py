@@ -243,8 +243,14 @@ def _export_lora(request: ExportRequest, model_config, tokenizer) -> dict[str, A
     import torch
 
     out_dir, name = request.out_dir, request.source.name
-    adapter_path = write_lora_gguf(request.source.adapter, model_config, out_dir / f"{name}-LoRA-F32.gguf")
     base_path = out_dir / f"{name}-base-{request.out_type.upper()}.gguf"
+    adapter_path = write_lora_gguf(
+        request.source.adapter,
+        model_config,
+        out_dir / f"{name}-LoRA-F32.gguf",
+        base=base_path.name,  # beside it: `--model <adapter>` loads both
+        prompt_layout=request.source.prompt_layout,
+    )
     if not base_path.is_file():
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".base-") as staging:
             save_hf_folder(load_causal_lm(request.source.base, torch.float32), tokenizer, Path(staging))

@@ -120,9 +120,26 @@ def rebuild_plain(model):
 
 
 def save_hf_folder(model, tokenizer, folder: Path) -> Path:
-    """Write model + tokenizer (with its chat template) as a plain transformers folder."""
-    rebuild_plain(model).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    """Write model + tokenizer (with its chat template) as a plain transformers folder. A failed
+    write (a full disk: safetensors raises its own error type) is a one-line error naming the
+    folder; callers write into a staging folder, so nothing half-written is left as a result."""
+    import errno
+    import os
+    import re
+
+    from safetensors import SafetensorError
+
+    from edgeqa.fileio import write_failure
+
+    try:
+        rebuild_plain(model).save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+    except OSError as exc:
+        raise write_failure(folder, exc) from None
+    except SafetensorError as exc:  # the OS error is in its text: "IoError(Os { code: 28, ..."
+        found = re.search(r"code: (\d+)", str(exc))
+        code = int(found[1]) if found else errno.EIO
+        raise write_failure(folder, OSError(code, os.strerror(code) if found else str(exc))) from None
     return folder
 
 

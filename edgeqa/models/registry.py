@@ -76,3 +76,8 @@ def exported_sources(extra_dirs: Iterable[Path] = ()) -> dict[Path, str]:
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # a foreign or damaged manifest is not ours to judge here
     return sources
+
+
+def reader_name(path: Path) -> str | None:
+    """The name of a shipped reader at `path`, or None for any other GGUF."""
+    return next((name for name, file in READERS.items() if path == READERS_DIR / file), None)

@@ -15,7 +15,7 @@ from edgeqa.pipeline.settings import PipelineSettings
 
 def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progress: bool = True) -> Path:
     from edgeqa.data.sources import DataSource
-    from edgeqa.models.registry import embedded_model_path, resolve_model
+    from edgeqa.models.registry import reader_name, resolve_model
     from edgeqa.pipeline.report import write_pipeline_report
     from edgeqa.pipeline.steps import eval_step, export_step, finetune_step, heldout_examples, profile_step
     from edgeqa.profiling.system import system_report
@@ -56,8 +56,8 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
         models[label] = path
         roles[label] = "fine-tuned f16" if quant == manifest["fingerprint"]["out_type"] else "fine-tuned q"
     for reference in settings.references:
-        path = resolve_model(reference) if reference != "embedded" else embedded_model_path()
-        models[f"reference {path.stem}"] = path
+        path = resolve_model(reference)
+        models[f"reference {reader_name(path) or path.stem}"] = path
 
     examples, heldout_source = heldout_examples(run_dir, settings)
     evals = eval_step(models, examples, f"{run_dir.name} held-out", out_dir / "eval", settings, threads)

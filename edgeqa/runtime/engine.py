@@ -554,7 +554,13 @@ def adapter_base_info(adapter: GGUFInfo) -> GGUFInfo:
             "its base with llama.cpp's --lora"
         )
     relative = adapter.path.parent / adapter.adapter_base
-    base = read_gguf_info(relative if relative.is_file() else resolve_model(adapter.adapter_base))
+    named = resolve_model(adapter.adapter_base)
+    if not relative.is_file() and not named.is_file():
+        raise EdgeQAError(
+            f"{adapter.path}: its base {adapter.adapter_base!r} is neither a file beside it nor a "
+            "model name (embedded, or a shipped reader's)"
+        )
+    base = read_gguf_info(relative if relative.is_file() else named)
     if base.is_adapter:
         raise EdgeQAError(f"{adapter.path}: its base {base.path} is itself a LoRA adapter")
     return dataclasses.replace(base, prompt_layout=adapter.prompt_layout)

@@ -95,3 +95,21 @@ def test_lora_gguf_applied_at_load_time_matches_the_merge(exported):
     check = manifest["verification"]["lora_gguf_vs_merged"]
     assert check["top1_agreement"] == 1.0
     assert check["max_logit_diff"] < 0.1 * check["base_without_lora_max_logit_diff"]
+
+
+def test_the_lora_gguf_is_a_model_of_its_own_in_the_engine(exported):
+    """`--model <adapter>.gguf` loads its base (named in the adapter) with the LoRA applied."""
+    import numpy as np
+
+    from edgeqa.runtime.engine import QAEngine
+
+    out, manifest = exported
+    adapter = out / manifest["lora_gguf"]["adapter"]["file"]
+    base = out / manifest["lora_gguf"]["base"]["file"]
+    merged = out / next(f["file"] for f in manifest["files"] if f["quant"] == "f16")
+    with QAEngine(adapter) as with_lora, QAEngine(merged) as reference, QAEngine(base) as bare:
+        assert with_lora.info.path == base and with_lora.adapter.path == adapter
+        assert with_lora.info.prompt_layout == "question-first"  # the layout it was trained with
+        prompt = with_lora.qa_prompt("Normandy is a region in France.", "Where is Normandy?")
+        lora, merge, plain = (e.next_token_logits(prompt) for e in (with_lora, reference, bare))
+    assert np.abs(lora - merge).max() < 0.1 * np.abs(plain - merge).max()

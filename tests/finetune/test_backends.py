@@ -100,3 +100,23 @@ def test_unsloth_is_handed_the_dequantized_folder_of_a_gguf_base(tiny_llama_dir,
     assert folder.startswith(str(tmp_path / ".bases" / "tiny-F16-")) and calls["load"]["load_in_4bit"]
     assert calls["peft"]["r"] == 4 and calls["peft"]["use_rslora"] is True
     assert calls["peft"]["use_gradient_checkpointing"] == "unsloth"
+
+
+def test_a_full_disk_while_saving_the_merge_is_one_line(tiny_llama_dir, tmp_path, monkeypatch):
+    """safetensors reports a full disk as its own error type, with the OS error in its text."""
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from edgeqa.errors import EdgeQAError
+    from edgeqa.finetune.base_model import save_hf_folder
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+
+    def disk_full(*args, **kwargs):  # a full disk cannot be made safely here
+        raise SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left" })'
+        )
+
+    monkeypatch.setattr(type(model), "save_pretrained", disk_full)
+    with pytest.raises(EdgeQAError, match=r"staging: cannot write \(No space left on device; \d+ MiB free"):
+        save_hf_folder(model, AutoTokenizer.from_pretrained(tiny_llama_dir), tmp_path / "staging")

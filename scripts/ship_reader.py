@@ -1,0 +1,63 @@
+"""Ship a finetune run as a reader inside edgeqa: its adapter as a GGUF LoRA for the embedded
+model, with its provenance beside it (the data's sha256s, the recipe, the training metrics).
+
+usage: python scripts/ship_reader.py RUN_DIR [--name smollm2-135m-squad]
+Then calibrate it on the run's validation questions, which stores the threshold beside it:
+    edgeqa calibrate --model smollm2-135m-squad --data RUN_DIR/validation.json --decoding span
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from edgeqa.export.lora_gguf import write_lora_gguf
+from edgeqa.fileio import atomic_write_json, sha256_file
+from edgeqa.models.gguf_info import read_gguf_info
+from edgeqa.models.registry import READERS, READERS_DIR, embedded_model_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a finished finetune run folder on the embedded base")
+    parser.add_argument("--name", default="smollm2-135m-squad", choices=sorted(READERS))
+    args = parser.parse_args()
+    run = json.loads((args.run / "run.json").read_text(encoding="utf-8"))
+    base = embedded_model_path()
+    if run["base"]["sha256"] != sha256_file(base):
+        raise SystemExit(f"{args.run}: not trained on the embedded model ({run['base']['ref']})")
+    info = read_gguf_info(base)
+    shape = SimpleNamespace(
+        model_type="llama",
+        num_attention_heads=int(info.hparam("attention.head_count")),
+        num_key_value_heads=int(info.hparam("attention.head_count_kv")),
+    )
+    target = READERS_DIR / READERS[args.name]
+    write_lora_gguf(
+        args.run / "adapter",
+        shape,
+        target,
+        base="embedded",
+        prompt_layout=run["config"]["prompt_layout"],
+        dtype=np.float16,
+    )
+    provenance = {
+        "name": args.name,
+        "file": target.name,
+        "sha256": sha256_file(target),
+        "base": {"name": "embedded", "file": base.name, "sha256": run["base"]["sha256"]},
+        "recipe": run["config"],
+        "data": run["data"],
+        "training": run["metrics"],
+        "versions": run["versions"],
+    }
+    atomic_write_json(target.with_name(f"{args.name}.provenance.json"), provenance)
+    print(f"{target} ({target.stat().st_size / 2**20:.1f} MiB) and its provenance written")
+
+
+if __name__ == "__main__":
+    main()
