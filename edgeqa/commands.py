@@ -254,12 +254,12 @@ def finetune_command(args: argparse.Namespace) -> int:
     from edgeqa.finetune.config import config_fields, load_config
     from edgeqa.finetune.run import resume_config, run_finetune
 
+    overrides = {spec.name: getattr(args, spec.name) for spec in config_fields()}
     if args.resume:
         run_dir = Path(args.resume)
-        config = resume_config(run_dir)
+        config = resume_config(run_dir, {k: v for k, v in overrides.items() if v is not None})
         run_finetune(config, resume_dir=run_dir, show_progress=not args.quiet)
         return 0
-    overrides = {spec.name: getattr(args, spec.name) for spec in config_fields()}
     config = load_config(args.config, overrides)
     run_finetune(config, show_progress=not args.quiet)
     return 0

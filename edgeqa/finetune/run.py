@@ -241,9 +241,24 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     return run_dir
 
 
-def resume_config(run_dir: Path) -> FinetuneConfig:
+# What may change when a run resumes: how long it goes on and how often it validates and saves.
+RESUME_OVERRIDES = ("max_steps", "eval_every", "save_every", "early_stopping_patience")
+
+
+def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> FinetuneConfig:
+    """The run's own config, with `--max-steps` and the like changed (and recorded) if given:
+    a run can be cut short or lengthened; anything else would make it another run."""
     path = run_dir / "config.json"
     if not path.is_file():
         raise EdgeQAError(f"{run_dir}: not a finetune run folder (no config.json)")
-    values = json.loads(path.read_text(encoding="utf-8"))
-    return FinetuneConfig(**values)
+    config = FinetuneConfig(**json.loads(path.read_text(encoding="utf-8")))
+    overrides = overrides or {}
+    fixed = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if fixed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
+        raise EdgeQAError(f"--{fixed[0].replace('_', '-')} cannot change on --resume (only {flags})")
+    if overrides:
+        changed = {**overrides, "epochs": 0.0} if "max_steps" in overrides else overrides
+        config = dataclasses.replace(config, **changed)
+        atomic_write_json(path, config_to_dict(config))
+    return config

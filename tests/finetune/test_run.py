@@ -182,3 +182,16 @@ def test_data_parallel_with_two_cpu_processes(tiny_llama_dir, tmp_path):
     assert run["metrics"]["steps"] == 2
     assert (tmp_path / "ddp" / "adapter" / "adapter_model.safetensors").is_file()
     assert "finetune" in result.stdout and result.stdout.count("backend hf") == 2  # one line per rank
+
+
+def test_resume_may_change_the_length_and_nothing_that_makes_another_run(tmp_path):
+    from edgeqa.errors import EdgeQAError
+    from edgeqa.finetune.config import FinetuneConfig, config_to_dict
+    from edgeqa.finetune.run import resume_config
+
+    (tmp_path / "config.json").write_text(json.dumps(config_to_dict(FinetuneConfig(epochs=1.0))))
+    config = resume_config(tmp_path, {"max_steps": 175})
+    assert (config.max_steps, config.epochs) == (175, 0.0)
+    assert json.loads((tmp_path / "config.json").read_text())["max_steps"] == 175  # recorded
+    with pytest.raises(EdgeQAError, match=r"--learning-rate cannot change on --resume \(only --max-steps"):
+        resume_config(tmp_path, {"learning_rate": 1e-3})
