@@ -12,7 +12,7 @@ questions themselves: a ceiling, not a result. Everything goes through the real 
 step resumes where an interrupted run stopped. Rows of runs not given this time are kept from
 the previous results file, in their place.
 
-usage: python benchmarks/answer_levers.py --run models/smollm2-squad --run runs/recipe/lr5e-4
+usage: python benchmarks/research/answer_levers.py --run models/smollm2-squad --run runs/recipe/lr5e-4
 writes: benchmarks/results/answer_levers.json and .md (one row per run and policy), and
 answer_levers-by-run.md (one row per run, one column per policy: the table the README shows)
 """
@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parents[1] / "results"
 ABSTENTION_LABELS = {"model": "model", "1": "never"}
 RECIPE_LEVERS = (
     "lora_r",

@@ -20,8 +20,8 @@ run's F16 GGUF from answer_levers.py; prompts are tokenised by llama.cpp from th
 so they are the runtime's tokens. Each article's states are cached under --work: an
 interrupted run resumes.
 
-usage: python benchmarks/answerability_probe.py --run runs/recipe/cw64-e1-lr1e-3 [--position answer-end]
-needs: python benchmarks/answer_levers.py --run <the same run> (its export and forced answers)
+usage: python benchmarks/research/answerability_probe.py --run runs/recipe/cw64-e1-lr1e-3 [--position answer-end]
+needs: python benchmarks/research/answer_levers.py --run <the same run> (its export and forced answers)
 writes: benchmarks/results/answerability_probe.json and .md (one section per run and position)
 """
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from edgeqa.runtime.engine import QAEngine
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parents[1] / "results"
 LAMBDAS = (10.0, 100.0, 1000.0, 10000.0)
 GROUP = 16  # questions of one paragraph decoded together after their shared prefix
 PLACES = {"decision": "decision position", "answer-end": "end of the forced answer"}
@@ -177,7 +177,7 @@ def forced_answers(folder: Path) -> dict[str, dict]:
     """The log of an answer_levers evaluation that never abstained: answer and model score."""
     log = folder / "log.jsonl"
     if not log.exists():
-        raise SystemExit(f"{log}: missing; run python benchmarks/answer_levers.py --run <run> first")
+        raise SystemExit(f"{log}: missing; run python benchmarks/research/answer_levers.py --run <run> first")
     return read_records(log)
 
 
@@ -225,7 +225,7 @@ def probe_run(run: Path, position: str, levers: Path, work: Path, threads: int) 
     wanted = [e for e in examples if any(e.title in titles for titles in parts.values())]
     gguf = levers / "export" / f"{name}-F16.gguf"
     if not gguf.exists():
-        raise SystemExit(f"{gguf}: missing; run python benchmarks/answer_levers.py --run {run} first")
+        raise SystemExit(f"{gguf}: missing; run python benchmarks/research/answer_levers.py --run {run} first")
     val_answers = forced_answers(levers / "calibrate" / f"{name}-free")
     test_answers = forced_answers(levers / "eval" / f"{name}-free-1")
     answers = val_answers | test_answers
