@@ -20,7 +20,8 @@ run's F16 GGUF from answer_levers.py; prompts are tokenised by llama.cpp from th
 so they are the runtime's tokens. Each article's states are cached under --work: an
 interrupted run resumes.
 
-usage: python benchmarks/research/answerability_probe.py --run runs/recipe/cw64-e1-lr1e-3 [--position answer-end]
+usage: python benchmarks/research/answerability_probe.py --run runs/recipe/cw64-e1-lr1e-3
+       [--position answer-end]
 needs: python benchmarks/research/answer_levers.py --run <the same run> (its export and forced answers)
 writes: benchmarks/results/answerability_probe.json and .md (one section per run and position)
 """
@@ -225,7 +226,8 @@ def probe_run(run: Path, position: str, levers: Path, work: Path, threads: int) 
     wanted = [e for e in examples if any(e.title in titles for titles in parts.values())]
     gguf = levers / "export" / f"{name}-F16.gguf"
     if not gguf.exists():
-        raise SystemExit(f"{gguf}: missing; run python benchmarks/research/answer_levers.py --run {run} first")
+        levers_script = "benchmarks/research/answer_levers.py"
+        raise SystemExit(f"{gguf}: missing; run python {levers_script} --run {run} first")
     val_answers = forced_answers(levers / "calibrate" / f"{name}-free")
     test_answers = forced_answers(levers / "eval" / f"{name}-free-1")
     answers = val_answers | test_answers
