@@ -13,19 +13,16 @@ writes: benchmarks/results/demo_load.json and .md
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
+from _report import write_results
 
 from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def free_port() -> int:
@@ -116,11 +113,7 @@ def main() -> None:
         "latency_max_s": round(max(done), 2),
         "requests_per_s": round(len(done) / wall, 2),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "demo_load.json").write_text(json.dumps(result, indent=2) + "\n")
-    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
-    (RESULTS / "demo_load.md").write_text(f"| metric | value |\n|---|---|\n{rows}\n")
-    print(json.dumps(result, indent=2))
+    write_results("demo_load", result)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ writes: benchmarks/results/eval_throughput.json and .md
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import time
 from pathlib import Path
 
 import numpy as np
+from _report import RESULTS, write_results
 
 from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
 from edgeqa.export.quantize import quantize_gguf
@@ -26,8 +26,6 @@ from edgeqa.models.registry import embedded_model_path
 from edgeqa.prompts import parse_answer, qa_messages
 from edgeqa.runtime.engine import PREFIX_SEQ, EngineConfig, QAEngine
 from edgeqa.runtime.scheduler import plan_groups
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def run_engine(model: Path, examples, config: EngineConfig) -> tuple[list[str], float, QAEngine]:
@@ -140,12 +138,7 @@ def main() -> None:
         "wall_over_floor": round(ours_s / floor_s, 2),
         "edgeqa_peak_rss_mib": round(peak_rss_mib, 1),
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem = f"eval_throughput{'-' + args.tag if args.tag else ''}"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
-    (RESULTS / f"{stem}.md").write_text(f"| metric | value |\n|---|---|\n{rows}\n")
-    print(json.dumps(result, indent=2))
+    write_results(f"eval_throughput{'-' + args.tag if args.tag else ''}", result)
     if args.as_type:
         model.unlink()
 

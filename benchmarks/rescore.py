@@ -4,7 +4,13 @@ With --official-script PATH (the official SQuAD 2.0 `evaluate-v2.0.py`, which ed
 ship), the official script is run on the same predictions.json and na_prob.json, and every
 number it prints is compared with edgeqa's.
 
+With --na-threshold T, the run must be one that never abstained (`edgeqa eval --na-threshold 1`):
+each question whose no-answer probability exceeds T is abstained on, exactly what `edgeqa eval
+--na-threshold T` decides (the abstention is decided on that probability, and the answer is the
+one decoded with the abstention forbidden), so one run gives every threshold's score.
+
 usage: python benchmarks/rescore.py DATA.json RUN_DIR [--official-script evaluate-v2.0.py]
+       python benchmarks/rescore.py DATA.json RUN_DIR --na-threshold 0.42
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ def main() -> int:
     parser.add_argument("data")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--official-script", type=Path)
+    parser.add_argument("--na-threshold", type=float, help="score as if abstaining above it")
     args = parser.parse_args()
 
     predictions = json.loads((args.run_dir / "predictions.json").read_text())
@@ -32,6 +39,10 @@ def main() -> int:
     golds = [GoldQuestion(e.qid, e.answers) for e in load_squad(args.data) if e.qid in predictions]
     rescored = evaluate(golds, predictions, na_probs)
     report = {"rescored_equals_metrics_json": rescored == recorded, "metrics": rescored}
+    if args.na_threshold is not None:
+        decided = {q: "" if na_probs[q] > args.na_threshold else p for q, p in predictions.items()}
+        report["na_threshold"] = args.na_threshold
+        report["with_threshold"] = evaluate(golds, decided, na_probs)
     if args.official_script:
         output = subprocess.run(
             [

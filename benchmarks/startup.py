@@ -13,7 +13,6 @@ writes: benchmarks/results/startup.json and .md
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,7 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from _report import write_results
+
 BUNDLED = Path(__file__).parents[1] / "edgeqa" / "data" / "samples" / "squad_v2_sample.json"
 
 
@@ -92,11 +92,7 @@ def main() -> None:
             ),
         }
     result["header_speedup"] = round(result["header_gguf_py_s"] / result["header_edgeqa_s"], 1)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "startup.json").write_text(json.dumps(result, indent=2) + "\n")
-    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
-    (RESULTS / "startup.md").write_text(f"| metric | value |\n|---|---|\n{rows}\n")
-    print(json.dumps(result, indent=2))
+    write_results("startup", result)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ writes: benchmarks/results/train_throughput.json and .md
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _report import write_results
 
 from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
 from edgeqa.finetune.backends import build_hf, lora_config
@@ -31,7 +31,6 @@ from edgeqa.finetune.loss import collate
 from edgeqa.finetune.packing import encode_packed
 from edgeqa.finetune.trainer import Trainer, micro_batch
 
-RESULTS = Path(__file__).parent / "results"
 WARMUP_STEPS = 2
 
 
@@ -185,11 +184,7 @@ def main() -> None:
         "edgeqa_fp32_grouped_losses": [round(x, 4) for x in grouped_losses],
         "edgeqa_fp32_packed_losses": [round(x, 4) for x in packed_losses],
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
-    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items() if not k.endswith("losses"))
-    (RESULTS / "train_throughput.md").write_text(f"| metric | value |\n|---|---|\n{rows}\n")
-    print(json.dumps(result, indent=2))
+    write_results("train_throughput", result, table_skips=("losses",))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 model, with its provenance beside it (the data's sha256s, the recipe, the training metrics).
 
 usage: python scripts/ship_reader.py RUN_DIR [--name smollm2-135m-squad]
-Then calibrate it on the run's validation questions, which stores the threshold beside it:
-    edgeqa calibrate --model smollm2-135m-squad --data RUN_DIR/validation.json --decoding span
+Then calibrate it on the run's validation questions, which stores the threshold beside it, and
+cut the machine's paths from that file too:
+    edgeqa calibrate --model smollm2-135m-squad --data RUN_DIR/validation.json
+    python scripts/ship_reader.py RUN_DIR --scrub-calibration
 """
 
 from __future__ import annotations
@@ -12,20 +14,42 @@ import argparse
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
+from edgeqa.evaluation.calibration import calibration_path
 from edgeqa.export.lora_gguf import write_lora_gguf
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.models.gguf_info import read_gguf_info
 from edgeqa.models.registry import READERS, READERS_DIR, embedded_model_path
 
 
+def without_machine_paths(value: Any) -> Any:
+    """`value` with every absolute path cut to its file name: the shipped files name data sets
+    by file name and sha256, never a folder of the machine that trained them."""
+    if isinstance(value, dict):
+        return {key: without_machine_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_machine_paths(item) for item in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return Path(value).name
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished finetune run folder on the embedded base")
     parser.add_argument("--name", default="smollm2-135m-squad", choices=sorted(READERS))
+    parser.add_argument(
+        "--scrub-calibration", action="store_true", help="only cut machine paths from its calibration file"
+    )
     args = parser.parse_args()
+    target = READERS_DIR / READERS[args.name]
+    if args.scrub_calibration:
+        path = calibration_path(target)
+        atomic_write_json(path, without_machine_paths(json.loads(path.read_text(encoding="utf-8"))))
+        return
     run = json.loads((args.run / "run.json").read_text(encoding="utf-8"))
     base = embedded_model_path()
     if run["base"]["sha256"] != sha256_file(base):
@@ -36,7 +60,6 @@ def main() -> None:
         num_attention_heads=int(info.hparam("attention.head_count")),
         num_key_value_heads=int(info.hparam("attention.head_count_kv")),
     )
-    target = READERS_DIR / READERS[args.name]
     write_lora_gguf(
         args.run / "adapter",
         shape,
@@ -50,8 +73,8 @@ def main() -> None:
         "file": target.name,
         "sha256": sha256_file(target),
         "base": {"name": "embedded", "file": base.name, "sha256": run["base"]["sha256"]},
-        "recipe": run["config"],
-        "data": run["data"],
+        "recipe": without_machine_paths(run["config"]),
+        "data": without_machine_paths(run["data"]),
         "training": run["metrics"],
         "versions": run["versions"],
     }

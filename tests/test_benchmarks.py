@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
-SCRIPTS = sorted(p for p in BENCHMARKS.rglob("*.py") if p.parent.name != "results")
+SCRIPTS = sorted(p for p in BENCHMARKS.rglob("*.py") if not p.name.startswith("_"))  # _*: helpers
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(BENCHMARKS)))

@@ -134,30 +134,28 @@ def _answer(example: QAExample) -> str:
     return example.answers[0]
 
 
-def _answer_span(example: QAExample) -> tuple[int, int] | None:
-    answer = _answer(example)
-    start = example.answer_starts[0] if example.answer_starts else -1
-    if start < 0 or example.context[start : start + len(answer)] != answer:
-        start = example.context.find(answer)
-    return (start, start + len(answer)) if start >= 0 else None
-
-
 def _paired_with_answer(example: QAExample, phrase: str) -> bool:
     """Whether some sentence of the paragraph holds both `phrase` and the gold answer."""
     answer = _answer(example)
     return any(phrase in s and answer in s for s in sentences(example.context))
 
 
-def _edited(example: QAExample, question: str, kind: str) -> QAExample:
-    """The example as an unanswerable question of `kind`, its answer kept as the plausible one."""
+def _made(example: QAExample, kind: str, **changes) -> QAExample:
+    """The example as a made unanswerable question of `kind`, with `changes` (a new question or
+    paragraph); no plausible answer unless `changes` gives one."""
     return dataclasses.replace(
         example,
         qid=f"{example.qid}-neg-{kind}",
-        question=question,
         answers=(),
         answer_starts=(),
-        plausible_span=_answer_span(example),
+        plausible_span=None,
+        **changes,
     )
+
+
+def _edited(example: QAExample, question: str, kind: str) -> QAExample:
+    """The question edited against its unchanged paragraph, its answer kept as the plausible one."""
+    return _made(example, kind, question=question, plausible_span=example.answer_span())
 
 
 def answer_removed(example: QAExample, rng: random.Random, article: Sequence[str]) -> QAExample | None:
@@ -166,14 +164,7 @@ def answer_removed(example: QAExample, rng: random.Random, article: Sequence[str
     context = " ".join(kept)
     if not kept or any(a in context for a in answers):
         return None
-    return dataclasses.replace(
-        example,
-        qid=f"{example.qid}-neg-answer-removed",
-        context=context,
-        answers=(),
-        answer_starts=(),
-        plausible_span=None,
-    )
+    return _made(example, "answer-removed", context=context)
 
 
 def other_paragraph(example: QAExample, rng: random.Random, article: Sequence[str]) -> QAExample | None:
@@ -181,14 +172,7 @@ def other_paragraph(example: QAExample, rng: random.Random, article: Sequence[st
     others = [c for c in article if c != example.context and not any(a in c for a in answers)]
     if not others:
         return None
-    return dataclasses.replace(
-        example,
-        qid=f"{example.qid}-neg-other-paragraph",
-        context=rng.choice(others),
-        answers=(),
-        answer_starts=(),
-        plausible_span=None,
-    )
+    return _made(example, "other-paragraph", context=rng.choice(others))
 
 
 def _names(text: str) -> list[str]:

@@ -35,6 +35,17 @@ class QAExample:
     def is_impossible(self) -> bool:
         return not self.answers
 
+    def answer_span(self) -> tuple[int, int] | None:
+        """Character span of the first gold answer in the paragraph (found by text when the data
+        gives no offset, or a wrong one); None when unanswerable or not found."""
+        if not self.answers:
+            return None
+        answer = self.answers[0]
+        start = self.answer_starts[0] if self.answer_starts else -1
+        if start < 0 or self.context[start : start + len(answer)] != answer:
+            start = self.context.find(answer)
+        return (start, start + len(answer)) if start >= 0 else None
+
 
 def _example(record: dict, title: str, context: str, where: str) -> QAExample:
     try:

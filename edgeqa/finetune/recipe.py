@@ -51,13 +51,7 @@ def rebalance_answerable(examples: Sequence[Example], share: float, seed: int) -
 def _target_span(example: QAExample) -> tuple[int, int] | None:
     """Character span the crop must keep: the first gold answer (the training target, found by
     text when the data gives no offset), or an unanswerable question's plausible answer."""
-    if not example.answers:
-        return example.plausible_span
-    answer = example.answers[0]
-    start = example.answer_starts[0] if example.answer_starts else -1
-    if start < 0 or example.context[start : start + len(answer)] != answer:
-        start = example.context.find(answer)
-    return (start, start + len(answer)) if start >= 0 else None
+    return example.answer_span() if example.answers else example.plausible_span
 
 
 def crop_context(example: Example, words: int, rng: random.Random) -> Example:
