@@ -143,14 +143,8 @@ def _paired_with_answer(example: QAExample, phrase: str) -> bool:
 def _made(example: QAExample, kind: str, **changes) -> QAExample:
     """The example as a made unanswerable question of `kind`, with `changes` (a new question or
     paragraph); no plausible answer unless `changes` gives one."""
-    return dataclasses.replace(
-        example,
-        qid=f"{example.qid}-neg-{kind}",
-        answers=(),
-        answer_starts=(),
-        plausible_span=None,
-        **changes,
-    )
+    changes = {"plausible_span": None, **changes}
+    return dataclasses.replace(example, qid=f"{example.qid}-neg-{kind}", answers=(), answer_starts=(), **changes)
 
 
 def _edited(example: QAExample, question: str, kind: str) -> QAExample:
