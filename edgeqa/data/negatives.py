@@ -144,7 +144,9 @@ def _made(example: QAExample, kind: str, **changes) -> QAExample:
     """The example as a made unanswerable question of `kind`, with `changes` (a new question or
     paragraph); no plausible answer unless `changes` gives one."""
     changes = {"plausible_span": None, **changes}
-    return dataclasses.replace(example, qid=f"{example.qid}-neg-{kind}", answers=(), answer_starts=(), **changes)
+    return dataclasses.replace(
+        example, qid=f"{example.qid}-neg-{kind}", answers=(), answer_starts=(), **changes
+    )
 
 
 def _edited(example: QAExample, question: str, kind: str) -> QAExample:
