@@ -31,13 +31,16 @@ def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monk
 
     monkeypatch.chdir(tmp_path)
     config = tiny_config(tiny_llama_dir, tmp_path / "models", "tiny-pipeline")
-    settings = PipelineSettings(**FAST, report_dir=str(tmp_path / "reports"))
+    settings = PipelineSettings(
+        **FAST, report_dir=str(tmp_path / "reports"), references=("smollm2-135m-squad",)
+    )
     report = run_pipeline(config, settings, show_progress=False)
 
     text = report.read_text()
     for section in ("## Training", "## Accuracy", "## Export", "## Latency and memory on this CPU"):
         assert section in text
     assert "fine-tuned f16" in text and "fine-tuned q4_k_m" in text
+    assert "reference smollm2-135m-squad" in text  # the shipped reader, as the quickstart shows it
     assert "validation articles" in text  # the two-article sample has no test article
     for plot in ("accuracy.png", "sizes.png", "loss.png", "latency.png", "throughput_rss.png"):
         assert (report.parent / plot).stat().st_size > 0
