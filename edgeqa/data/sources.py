@@ -5,6 +5,8 @@ A source is written `SOURCE[:key=value,...]`, for example
 - `count=N`: about N questions, taken as whole paragraphs in a seeded order (a paragraph's
   questions stay together, so they can share its tokens while training);
 - `share=S`: the same, as a fraction of the source's questions;
+- `skip=N`: pass over the first N questions' worth of paragraphs of that order first, so that a
+  later run (same seed, same source position) takes paragraphs an earlier `count=N` did not;
 - `role=split` (the default): the source's articles are split into train/validation/test by
   `--split`; `train`, `val` or `test` gives the whole source to that part.
 Every source is recorded with its sha256 (files) and how many questions it gave each part.
@@ -34,6 +36,7 @@ class DataSource:
     count: int | None = None
     share: float | None = None
     role: str = "split"
+    skip: int = 0
 
     @classmethod
     def parse(cls, spec: str) -> DataSource:
@@ -44,39 +47,48 @@ class DataSource:
         for pair in filter(None, (match["options"] or "").split(",")):
             key, value = pair.split("=", 1)
             options[key] = value
-        unknown = sorted(set(options) - {"count", "share", "role"})
+        unknown = sorted(set(options) - {"count", "share", "role", "skip"})
         if unknown:
-            raise EdgeQAError(f"--data {spec!r}: unknown option {unknown[0]!r} (count, share or role)")
+            raise EdgeQAError(f"--data {spec!r}: unknown option {unknown[0]!r} (count, share, skip or role)")
         try:
             count = int(options["count"]) if "count" in options else None
             share = float(options["share"]) if "share" in options else None
+            skip = int(options.get("skip", 0))
         except ValueError:
-            raise EdgeQAError(f"--data {spec!r}: count must be a whole number and share a fraction") from None
+            raise EdgeQAError(
+                f"--data {spec!r}: count and skip must be whole numbers and share a fraction"
+            ) from None
         role = options.get("role", "split")
         if role not in ROLES:
             raise EdgeQAError(f"--data {spec!r}: role must be one of {', '.join(ROLES)}")
-        if (count is not None and count <= 0) or (share is not None and not 0 < share <= 1):
-            raise EdgeQAError(f"--data {spec!r}: count must be positive and share in (0, 1]")
+        if (count is not None and count <= 0) or (share is not None and not 0 < share <= 1) or skip < 0:
+            raise EdgeQAError(f"--data {spec!r}: count must be positive, share in (0, 1] and skip >= 0")
         if count is not None and share is not None:
             raise EdgeQAError(f"--data {spec!r}: give count or share, not both")
-        return cls(match["source"], count, share, role)
+        return cls(match["source"], count, share, role, skip)
 
     @property
     def path(self) -> str:
         return str(BUNDLED_SAMPLE) if self.source == "bundled" else self.source
 
 
-def take_paragraphs(examples: Sequence[QAExample], wanted: int, seed: int) -> list[QAExample]:
-    """About `wanted` questions as whole paragraphs in a seeded order, returned in document
-    order; the last paragraph taken may overshoot by a few questions."""
+def take_paragraphs(
+    examples: Sequence[QAExample], wanted: int, seed: int, skip: int = 0
+) -> list[QAExample]:
+    """About `wanted` questions as whole paragraphs in a seeded order, after about `skip`
+    questions' worth passed over, returned in document order; the last paragraph taken (or
+    skipped) may overshoot by a few questions."""
     paragraphs: dict[tuple[str, str], list[QAExample]] = {}
     for example in examples:
         paragraphs.setdefault((example.title, example.context), []).append(example)
     keys = list(paragraphs)
     random.Random(seed).shuffle(keys)
     chosen: set[tuple[str, str]] = set()
-    taken = 0
+    skipped = taken = 0
     for key in keys:
+        if skipped < skip:
+            skipped += len(paragraphs[key])
+            continue
         if taken >= wanted:
             break
         chosen.add(key)
@@ -120,8 +132,8 @@ def load_sources(
         examples = load_squad(source.path, split=hub_split)
         total = len(examples)
         wanted = source.count if source.count is not None else round((source.share or 1.0) * total)
-        if wanted < total:
-            examples = take_paragraphs(examples, wanted, seed + index)
+        if wanted < total or source.skip:
+            examples = take_paragraphs(examples, wanted, seed + index, source.skip)
         if source.role == "split":
             parts = split_by_article(examples, fractions, seed)
         else:
@@ -133,6 +145,7 @@ def load_sources(
                 "source": source.source,
                 "sha256": _sha256(source.path),
                 "role": source.role,
+                "skipped": source.skip,
                 "questions_in_source": total,
                 "questions_taken": len(examples),
                 "train": len(parts[0]),

@@ -97,6 +97,20 @@ def _plot_losses(run_dir: Path, train: list, val: list) -> None:
     plt.close(figure)
 
 
+def _warm_start(model, init_adapter: str, run_dir: Path, resuming: bool) -> dict[str, Any]:
+    """Load `--init-adapter` into a new run and note what it was in the run folder; a resumed
+    run has the weights in its checkpoint and reads the note back."""
+    from edgeqa.finetune.warm_start import load_init_adapter
+
+    note = run_dir / "warm_start.json"
+    if resuming and note.is_file():
+        return json.loads(note.read_text(encoding="utf-8"))
+    record = {"from": Path(init_adapter).name, **load_init_adapter(model, init_adapter)}
+    atomic_write_json(note, record)
+    print(f"edgeqa finetune: the adapter starts from {init_adapter}")
+    return record
+
+
 def default_run_name(config: FinetuneConfig) -> str:
     base = Path(config.base).stem if config.base != "embedded" else "smollm2-135m"
     return f"{base}-{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -145,6 +159,8 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         cropped = sum(before is not after for before, after in zip(whole, train, strict=True))
     torch.manual_seed(config.seed)
     model, tokenizer = BUILDERS[choice.name](config, base)
+    if config.init_adapter:
+        data_info["warm_start"] = _warm_start(model, config.init_adapter, run_dir, resume_dir is not None)
     if config.pack_questions and data_format == "squad":
         train_encoded, questions, dropped = encode_packed(
             tokenizer, train, config.max_length, config.prompt_layout

@@ -59,3 +59,16 @@ def test_a_split_source_is_split_by_article():
     loaded = load_sources([str(TRAIN)], (0.5, 0.5, 0.0), seed=0)
     assert {e.title for e in loaded.train}.isdisjoint({e.title for e in loaded.val})
     assert len(loaded.train) + len(loaded.val) == 59
+
+
+def test_skip_takes_the_paragraphs_an_earlier_count_left():
+    examples = load_squad(TRAIN)
+    first = take_paragraphs(examples, 15, seed=3)
+    later = take_paragraphs(examples, 15, seed=3, skip=15)
+    assert len(later) >= 15
+    assert {e.context for e in first}.isdisjoint({e.context for e in later})
+    both = take_paragraphs(examples, 15 + len(later), seed=3)  # the same seeded walk, further on
+    assert {e.context for e in first} | {e.context for e in later} <= {e.context for e in both}
+    assert DataSource.parse("a.json:count=5,skip=10").skip == 10
+    with pytest.raises(EdgeQAError, match="skip >= 0"):
+        DataSource.parse("a.json:skip=-1")
