@@ -72,9 +72,7 @@ class DataSource:
         return str(BUNDLED_SAMPLE) if self.source == "bundled" else self.source
 
 
-def take_paragraphs(
-    examples: Sequence[QAExample], wanted: int, seed: int, skip: int = 0
-) -> list[QAExample]:
+def take_paragraphs(examples: Sequence[QAExample], wanted: int, seed: int, skip: int = 0) -> list[QAExample]:
     """About `wanted` questions as whole paragraphs in a seeded order, after about `skip`
     questions' worth passed over, returned in document order; the last paragraph taken (or
     skipped) may overshoot by a few questions."""

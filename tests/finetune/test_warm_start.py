@@ -39,10 +39,11 @@ def test_an_adapter_of_another_shape_is_refused_by_name(tiny_llama_dir, tmp_path
     from edgeqa.finetune.run import run_finetune
     from edgeqa.finetune.warm_start import load_init_adapter
 
-    earlier = run_finetune(tiny_config(tiny_llama_dir, tmp_path, "r8", max_steps=1, lora_r=8), show_progress=False)
+    config = tiny_config(tiny_llama_dir, tmp_path, "r8", max_steps=1, lora_r=8)
+    earlier = run_finetune(config, show_progress=False)
     config = tiny_config(tiny_llama_dir, tmp_path, "r4", max_steps=1, lora_r=4)
     model, _ = build_hf(config, resolve_base(config.base))
     with pytest.raises(EdgeQAError, match=r"--init-adapter .*r8.*was --lora-r different"):
         load_init_adapter(model, earlier)
-    with pytest.raises(EdgeQAError, match="no adapter_model.safetensors"):
+    with pytest.raises(EdgeQAError, match=r"no adapter_model\.safetensors"):
         load_init_adapter(model, tmp_path)
