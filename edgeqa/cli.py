@@ -300,6 +300,42 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=int, default=_default_threads(), help="quantization/verification threads"
     )
+    parser.add_argument(
+        "--imatrix",
+        default="auto",
+        metavar="auto|none|FILE",
+        help="importance matrix for the quantizer: auto computes one from the run's training questions "
+        "(the bundled sample for a bare --base) and writes <name>.imatrix.gguf beside the export; "
+        "FILE is one from llama.cpp's llama-imatrix (GGUF or legacy .dat); none quantizes without "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--imatrix-tokens",
+        type=int,
+        default=8192,
+        help="calibration tokens for --imatrix auto (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tensor-type",
+        action="append",
+        default=[],
+        metavar="PATTERN=TYPE",
+        help="quantize tensors whose name matches the regular expression to this ggml type "
+        "(repeatable; e.g. attn_v=q8_0), as llama-quantize --tensor-type",
+    )
+    parser.add_argument("--output-type", metavar="TYPE", help="ggml type of output.weight (e.g. q8_0)")
+    parser.add_argument("--embedding-type", metavar="TYPE", help="ggml type of token_embd.weight (e.g. q8_0)")
+    parser.add_argument(
+        "--kl-tokens",
+        type=int,
+        default=8192,
+        help="held-out tokens the KL divergence against the reference is scored on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kl-data",
+        metavar="SQUAD_JSON",
+        help="paragraphs for the KL divergence, before the run's validation questions and the bundled sample",
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip the verification step")
     parser.add_argument("--ollama", action="store_true", help="also write an Ollama Modelfile")
     parser.add_argument(

@@ -266,9 +266,11 @@ def finetune_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from edgeqa.export.quantize import TypeOverrides
     from edgeqa.export.run import ExportRequest, run_export
     from edgeqa.export.sources import resolve_source
 
+    overrides = TypeOverrides.parse(args.tensor_type, args.output_type, args.embedding_type)
     source = resolve_source(args.run, args.base, args.adapter, args.name)
     quants = tuple(dict.fromkeys(q.strip().lower() for q in args.quant.split(",") if q.strip()))
     quants = tuple(q for q in quants if q != args.outtype)
@@ -282,16 +284,27 @@ def export_command(args: argparse.Namespace) -> int:
             verify=not args.no_verify,
             ollama=args.ollama,
             lora_gguf=args.lora_gguf,
+            imatrix=args.imatrix,
+            imatrix_tokens=args.imatrix_tokens,
+            kl_tokens=args.kl_tokens,
+            kl_data=Path(args.kl_data) if args.kl_data else None,
+            overrides=overrides,
         )
     )
     print()
-    print(f"{'file':40} {'MiB':>8} {'perplexity':>11} {'vs ref':>7}  squad smoke answer")
+    columns = f"{'perplexity':>11} {'vs ref':>7} {'KL mean':>8} {'top-1':>6}"
+    print(f"{'file':40} {'MiB':>8} {columns}  squad smoke answer")
     for entry in manifest["files"]:
-        smoke = entry.get("squad_smoke", {})
+        smoke, kl = entry.get("squad_smoke", {}), entry.get("kl_divergence", {})
+        agreement = f"{kl['top1_agreement']:.1%}" if kl else "-"
         print(
             f"{entry['file']:40} {entry['size_bytes'] / 2**20:8.1f} {entry.get('perplexity', '-'):>11} "
-            f"{entry.get('perplexity_vs_reference', '-'):>7}  {smoke.get('answer', '-')!r}"
+            f"{entry.get('perplexity_vs_reference', '-'):>7} {kl.get('mean', '-'):>8} {agreement:>6}  "
+            f"{smoke.get('answer', '-')!r}"
         )
+    imatrix = manifest.get("imatrix")
+    if isinstance(imatrix, dict):
+        print(f"importance matrix: {imatrix['source']} ({imatrix['tokens']} tokens)")
     check = manifest["verification"].get("hf_vs_f16")
     if check:
         print(

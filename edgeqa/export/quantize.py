@@ -12,8 +12,12 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from edgeqa.errors import EdgeQAError
 
@@ -28,6 +32,104 @@ def quant_types() -> dict[str, int]:
         for name in dir(llama_cpp)
         if name.startswith(prefix)
     }
+
+
+def ggml_types() -> dict[str, int]:
+    """Lower-case tensor type names (q8_0, q6_k, f16, ...) -> ggml type ids."""
+    import llama_cpp
+
+    prefix = "GGML_TYPE_"
+    return {
+        name.removeprefix(prefix).lower(): getattr(llama_cpp, name)
+        for name in dir(llama_cpp)
+        if name.startswith(prefix) and name != "GGML_TYPE_COUNT"
+    }
+
+
+def _ggml_type(option: str, name: str) -> int:
+    types = ggml_types()
+    if name.lower() not in types:
+        raise EdgeQAError(f"{option}: unknown tensor type {name!r}; valid: {', '.join(sorted(types))}")
+    return types[name.lower()]
+
+
+@dataclass(frozen=True)
+class TypeOverrides:
+    """llama-quantize's per-tensor choices: `--tensor-type PATTERN=TYPE` (a regular expression
+    on tensor names, first match wins), `--output-type`, `--embedding-type`."""
+
+    tensor_types: tuple[tuple[str, str], ...] = ()
+    output_type: str | None = None
+    embedding_type: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        tensor_types: Sequence[str] = (),
+        output_type: str | None = None,
+        embedding_type: str | None = None,
+    ) -> TypeOverrides:
+        pairs = []
+        for spec in tensor_types:
+            pattern, _, kind = spec.partition("=")
+            if not pattern or not kind:
+                raise EdgeQAError(f"--tensor-type {spec!r}: expected PATTERN=TYPE, e.g. attn_v=q8_0")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise EdgeQAError(
+                    f"--tensor-type {spec!r}: {pattern!r} is not a regular expression ({exc})"
+                ) from None
+            _ggml_type("--tensor-type", kind)
+            pairs.append((pattern, kind.lower()))
+        if output_type:
+            _ggml_type("--output-type", output_type)
+        if embedding_type:
+            _ggml_type("--embedding-type", embedding_type)
+        return cls(
+            tuple(pairs),
+            output_type.lower() if output_type else None,
+            embedding_type.lower() if embedding_type else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tensor_types": [f"{p}={t}" for p, t in self.tensor_types],
+            "output_type": self.output_type,
+            "embedding_type": self.embedding_type,
+        }
+
+
+def _apply_overrides(params: Any, overrides: TypeOverrides, keep: list) -> None:
+    """Fill the quantizer's override fields; `keep` holds the C arrays for the call's length."""
+    import llama_cpp
+
+    if overrides.output_type:
+        params.output_tensor_type = _ggml_type("--output-type", overrides.output_type)
+    if overrides.embedding_type:
+        params.token_embedding_type = _ggml_type("--embedding-type", overrides.embedding_type)
+    if overrides.tensor_types:
+        entries = (llama_cpp.llama_model_tensor_override * (len(overrides.tensor_types) + 1))()
+        for entry, (pattern, kind) in zip(entries, overrides.tensor_types, strict=False):
+            entry.pattern = pattern.encode()
+            entry.type = _ggml_type("--tensor-type", kind)
+        keep.append(entries)  # the last entry stays zeroed: the list's terminator
+        params.tt_overrides = ctypes.cast(entries, ctypes.POINTER(llama_cpp.llama_model_tensor_override))
+
+
+def _apply_imatrix(params: Any, imatrix: Mapping[str, np.ndarray], keep: list) -> None:
+    """Hand the per-tensor mean squared activations to the quantizer as its null-terminated list."""
+    import llama_cpp
+
+    entries = (llama_cpp.llama_model_imatrix_data * (len(imatrix) + 1))()
+    for entry, (name, values) in zip(entries, sorted(imatrix.items()), strict=False):
+        array = np.ascontiguousarray(values, dtype=np.float32)
+        keep.append(array)
+        entry.name = name.encode()
+        entry.data = array.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        entry.size = array.size
+    keep.append(entries)
+    params.imatrix = ctypes.cast(entries, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
 
 
 @contextlib.contextmanager
@@ -68,8 +170,16 @@ def fallback_summary(log_text: str, quant: str) -> str | None:
     )
 
 
-def quantize_gguf(source: Path, target: Path, quant: str, threads: int = 2) -> Path:
-    """Write `target` as `source` in type `quant`; written under a temporary name, then renamed.
+def quantize_gguf(
+    source: Path,
+    target: Path,
+    quant: str,
+    threads: int = 2,
+    imatrix: Mapping[str, np.ndarray] | None = None,
+    overrides: TypeOverrides | None = None,
+) -> Path:
+    """Write `target` as `source` in type `quant`, weighted by `imatrix` (tensor name -> mean
+    squared input per column) when given; written under a temporary name, then renamed.
     llama.cpp's messages go to `<target>.quantize.log`; a summary line is printed instead."""
     import llama_cpp
 
@@ -80,6 +190,10 @@ def quantize_gguf(source: Path, target: Path, quant: str, threads: int = 2) -> P
     params.ftype = types[quant.lower()]
     params.nthread = threads
     params.allow_requantize = True
+    keep: list = []
+    _apply_overrides(params, overrides or TypeOverrides(), keep)
+    if imatrix:
+        _apply_imatrix(params, imatrix, keep)
     temporary = target.with_name(f".{target.name}.partial")
     from llama_cpp._logger import set_verbose
 

@@ -10,15 +10,17 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.export.quantize import TypeOverrides
 from edgeqa.export.sources import ExportSource
 from edgeqa.fileio import atomic_write_json, atomic_write_text, sha256_file
 
 DEFAULT_QUANTS = ("q4_k_m",)
+KL_WINDOW = 512
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,19 @@ class ExportRequest:
     verify: bool = True
     ollama: bool = False
     lora_gguf: bool = False
+    imatrix: str = "auto"  # auto, none, or a llama.cpp imatrix file (GGUF or legacy .dat)
+    imatrix_tokens: int = 8192
+    kl_tokens: int = 8192
+    kl_data: Path | None = None
+    overrides: TypeOverrides = field(default_factory=TypeOverrides)
+
+    def recipe(self) -> dict[str, Any]:
+        """What a quantized file depends on beyond its source: kept files must match it."""
+        if self.imatrix in ("auto", "none"):
+            matrix = self.imatrix if self.imatrix == "none" else f"auto:{self.imatrix_tokens}"
+        else:
+            matrix = f"file:{sha256_file(Path(self.imatrix))}"
+        return {"imatrix": matrix, **self.overrides.to_dict()}
 
 
 def gguf_name(name: str, kind: str) -> str:
@@ -47,8 +62,11 @@ def _fingerprint(request: ExportRequest) -> dict[str, Any]:
     }
 
 
-def _previous_files(manifest_path: Path, fingerprint: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Files of an earlier export of the same source that are still intact on disk."""
+def _previous_files(
+    manifest_path: Path, fingerprint: dict[str, Any], recipe: dict[str, Any]
+) -> dict[str, Any]:
+    """Files of an earlier export of the same source that are still intact on disk, quantized
+    files only when made the same way (same importance matrix, same type overrides)."""
     if not manifest_path.is_file():
         return {}
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -59,6 +77,7 @@ def _previous_files(manifest_path: Path, fingerprint: dict[str, Any]) -> dict[st
         for entry in manifest.get("files", [])
         if (manifest_path.parent / entry["file"]).is_file()
         and (manifest_path.parent / entry["file"]).stat().st_size == entry["size_bytes"]
+        and (entry["quant"] == fingerprint["out_type"] or entry.get("quantized_with") == recipe)
     }
 
 
@@ -66,7 +85,7 @@ def current_manifest(request: ExportRequest) -> dict[str, Any] | None:
     """The manifest of an earlier export that already holds every requested file, verified
     if verification is asked for; None when anything would have to be redone."""
     manifest_path = request.out_dir / f"{request.source.name}.manifest.json"
-    kept = _previous_files(manifest_path, _fingerprint(request))
+    kept = _previous_files(manifest_path, _fingerprint(request), request.recipe())
     if not kept or not {request.out_type, *request.quants} <= set(kept):
         return None
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -122,23 +141,114 @@ def _ollama_modelfile(gguf_file: str) -> str:
     )
 
 
-def run_export(request: ExportRequest) -> dict[str, Any]:
-    from edgeqa.export.convert import convert_to_gguf
-    from edgeqa.export.merge import merged_model
-    from edgeqa.export.quantize import quant_types, quantize_gguf
-    from edgeqa.export.verify import hf_vs_gguf, perplexity, squad_smoke
-    from edgeqa.finetune.base_model import save_hf_folder
-    from edgeqa.models.gguf_info import read_gguf_info
+def _check_request(request: ExportRequest) -> None:
+    """Every option checked before any model is loaded."""
+    from edgeqa.export.imatrix import NEEDS_IMATRIX
+    from edgeqa.export.quantize import quant_types
 
     valid = quant_types()
     unknown = [q for q in request.quants if q not in valid]
     if unknown:
         raise EdgeQAError(f"--quant: unknown type {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
+    needy = [q for q in request.quants if q in NEEDS_IMATRIX]
+    if needy and request.imatrix == "none":
+        raise EdgeQAError(
+            f"--quant {needy[0]} needs an importance matrix: use --imatrix auto or --imatrix FILE"
+        )
+    if request.imatrix not in ("auto", "none") and not Path(request.imatrix).is_file():
+        raise EdgeQAError(f"--imatrix {request.imatrix}: no such file (or use auto or none)")
+    if request.imatrix_tokens < 256 or request.kl_tokens < 256:
+        raise EdgeQAError("--imatrix-tokens and --kl-tokens must be at least 256")
+    if request.kl_data is not None and not request.kl_data.is_file():
+        raise EdgeQAError(f"--kl-data {request.kl_data}: no such file")
+
+
+def _tensor_widths(path: Path) -> dict[str, int]:
+    """Each matrix's input width (ne0), what an importance matrix must match."""
+    import gguf
+
+    return {t.name: int(t.shape[0]) for t in gguf.GGUFReader(str(path)).tensors if len(t.shape) == 2}
+
+
+def _importance_matrix(request: ExportRequest, model, tokenizer, reference: Path):
+    """(mean squared activations per tensor or None, what the manifest records of them, the
+    paragraphs the calibration used, which the KL divergence must leave out)."""
+    from edgeqa.export.calibration import calibration_sequences, training_questions
+    from edgeqa.export.imatrix import check_matches, compute_imatrix, read_imatrix, write_imatrix_gguf
+
+    if request.imatrix == "none":
+        return None, "none", set()
+    started = time.perf_counter()
+    if request.imatrix != "auto":
+        path = Path(request.imatrix)
+        matrix = read_imatrix(path)
+        check_matches(matrix, _tensor_widths(reference), str(path))
+        record = {"source": str(path), "sha256": sha256_file(path), "tokens": matrix.tokens}
+        return matrix.means(), {**record, "datasets": list(matrix.datasets)}, set()
+    questions, described = training_questions(request.source)
+    sequences, used = calibration_sequences(
+        tokenizer, questions, request.source.prompt_layout, request.imatrix_tokens
+    )
+    print(f"edgeqa export: importance matrix from {sum(map(len, sequences))} tokens of {described}")
+    matrix = compute_imatrix(model, sequences, f"edgeqa: {described}")
+    check_matches(matrix, _tensor_widths(reference), "auto")
+    path = write_imatrix_gguf(matrix, request.out_dir / f"{request.source.name}.imatrix.gguf")
+    record = {
+        "source": "auto",
+        "dataset": described,
+        "tokens": matrix.tokens,
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return matrix.means(), record, used
+
+
+def _verify_drift(
+    request: ExportRequest, tokenizer, reference: Path, files: dict[str, dict[str, Any]], exclude: set[str]
+) -> dict[str, Any]:
+    """Perplexity and KL divergence of every file against the reference, on held-out text."""
+    import math
+
+    from edgeqa.export.calibration import heldout_tokens
+    from edgeqa.export.kl_divergence import compare, scored_tokens
+
+    windows = math.ceil(request.kl_tokens / scored_tokens(KL_WINDOW, KL_WINDOW))
+    tokens = heldout_tokens(tokenizer, request.source, exclude, windows * KL_WINDOW, request.kl_data)
+    scored = scored_tokens(len(tokens), KL_WINDOW)
+    if scored < request.kl_tokens:
+        print(
+            f"edgeqa export: only {scored} held-out tokens to score the KL divergence on "
+            f"(asked for {request.kl_tokens}); --kl-data <squad.json> adds paragraphs"
+        )
+    quantized = {q: request.out_dir / e["file"] for q, e in files.items() if q != request.out_type}
+    print(f"edgeqa export: perplexity and KL divergence against {reference.name} on {scored} tokens")
+    ref_ppl, drifts = compare(reference, list(quantized.values()), tokens, KL_WINDOW, request.threads)
+    files[request.out_type].update(perplexity=round(ref_ppl, 4), perplexity_vs_reference=1.0)
+    for quant, path in quantized.items():
+        drift = drifts[path]
+        files[quant].update(
+            perplexity=round(drift.perplexity, 4),
+            perplexity_vs_reference=round(drift.perplexity_ratio, 4),
+            kl_divergence=drift.kl_dict(),
+        )
+    return {"kl_window": KL_WINDOW, "kl_tokens": scored}
+
+
+def run_export(request: ExportRequest) -> dict[str, Any]:
+    from edgeqa.export.convert import convert_to_gguf
+    from edgeqa.export.merge import merged_model
+    from edgeqa.export.quantize import quantize_gguf
+    from edgeqa.export.verify import hf_vs_gguf, squad_smoke
+    from edgeqa.finetune.base_model import save_hf_folder
+    from edgeqa.models.gguf_info import read_gguf_info
+
+    _check_request(request)
     out_dir, name = request.out_dir, request.source.name
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / f"{name}.manifest.json"
-    fingerprint = _fingerprint(request)
-    kept = _previous_files(manifest_path, fingerprint)
+    fingerprint, recipe = _fingerprint(request), request.recipe()
+    kept = _previous_files(manifest_path, fingerprint, recipe)
     started = time.perf_counter()
 
     print(f"edgeqa export: merging {request.source.adapter or '(no adapter)'} into {request.source.base.ref}")
@@ -159,11 +269,20 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
                 model_name=name,
                 metadata=_layout_metadata(request),
             )
+    to_make = [q for q in request.quants if q not in kept]
+    previous = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+    if to_make:
+        means, imatrix_record, calibrated = _importance_matrix(request, model, tokenizer, reference)
+    else:  # nothing to quantize: the matrix the kept files were made with
+        means, imatrix_record, calibrated = None, previous.get("imatrix", "none"), set()
     for quant in (request.out_type, *request.quants):
         path = out_dir / gguf_name(name, quant)
-        if quant != request.out_type and quant not in kept:
+        seconds = None
+        if quant in to_make:
             print(f"edgeqa export: quantizing to {path.name}")
-            quantize_gguf(reference, path, quant, threads=request.threads)
+            began = time.perf_counter()
+            quantize_gguf(reference, path, quant, request.threads, means, request.overrides)
+            seconds = round(time.perf_counter() - began, 1)
         info = read_gguf_info(path)
         files[quant] = kept.get(quant) or {
             "quant": quant,
@@ -172,6 +291,7 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
             "sha256": sha256_file(path),
             "file_type": info.file_type,
             "chat_template": info.chat_template is not None,
+            **({} if quant == request.out_type else {"quantized_with": recipe, "quantize_seconds": seconds}),
         }
 
     lora_files: dict[str, Any] = {}
@@ -198,18 +318,10 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
             _verification_prompts(tokenizer, examples, request.source.prompt_layout),
             request.threads,
         )
-        text = "\n\n".join(dict.fromkeys(e.context for e in examples))
-        tokens = tokenizer(text, add_special_tokens=False)["input_ids"][: 512 * 8]
-        verification["perplexity_window"] = 512
-        verification["perplexity_tokens"] = len(tokens)
+        verification.update(_verify_drift(request, tokenizer, reference, files, calibrated))
         smoke_example = next((e for e in examples if e.answers), examples[0])
         for entry in files.values():
-            path = out_dir / entry["file"]
-            entry["perplexity"] = round(perplexity(path, tokens, 512, request.threads), 4)
-            entry["squad_smoke"] = squad_smoke(path, smoke_example, request.threads)
-        base_ppl = files[request.out_type]["perplexity"]
-        for entry in files.values():
-            entry["perplexity_vs_reference"] = round(entry["perplexity"] / base_ppl, 4)
+            entry["squad_smoke"] = squad_smoke(out_dir / entry["file"], smoke_example, request.threads)
 
     manifest = {
         "name": name,
@@ -221,6 +333,8 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
             "prompt_layout": request.source.prompt_layout,
         },
         "files": list(files.values()),
+        "imatrix": imatrix_record,
+        "type_overrides": request.overrides.to_dict(),
         "lora_gguf": lora_files or None,
         "verification": verification,
         "versions": _versions(),

@@ -2,8 +2,8 @@
 
 - f16 GGUF vs the merged HF model: next-token top-1 agreement and the largest logit difference
   on fixed QA prompts (conversion bugs show up here, not in a perplexity average);
-- each quantized file vs the f16 file: perplexity on held-out text (llama.cpp's sliding-window
-  method: score the second half of each window);
+- each quantized file vs the f16 file: perplexity and KL divergence on held-out text
+  (`kl_divergence.py`);
 - one SQuAD question answered by each file, as a smoke test.
 """
 
@@ -74,19 +74,6 @@ def lora_vs_merged(
         "max_logit_diff": max_diff(with_lora),
         "base_without_lora_max_logit_diff": max_diff(last_logits(base_gguf, None)),
     }
-
-
-def perplexity(gguf_path: Path, tokens: Sequence[int], window: int, threads: int) -> float:
-    """exp(mean NLL) over the second half of consecutive windows, as llama.cpp's perplexity tool."""
-    nll, count = 0.0, 0
-    with QAEngine(gguf_path, EngineConfig(n_ctx=window, n_threads=threads, parallel=1)) as engine:
-        for start in range(0, len(tokens) - window + 1, window):
-            window_nll, window_count = engine.window_nll(tokens[start : start + window], window // 2)
-            nll += window_nll
-            count += window_count
-    if count == 0:
-        raise ValueError(f"need at least {window} tokens of text, got {len(tokens)}")
-    return float(np.exp(nll / count))
 
 
 def squad_smoke(gguf_path: Path, example: QAExample, threads: int) -> dict[str, Any]:

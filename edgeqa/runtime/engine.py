@@ -351,13 +351,17 @@ class QAEngine:
         self._cached_prefix = list(tokens)
         return logits
 
-    def sequence_logits(self, tokens: Sequence[int]) -> np.ndarray:
-        """Logits after every token of `tokens`, decoded from an empty cache: [len, n_vocab]."""
-        if not 0 < len(tokens) <= self.config.n_ctx:
-            raise ValueError(f"need 1..{self.config.n_ctx} tokens, got {len(tokens)}")
+    def sequence_logits(self, tokens: Sequence[int], first: int = 0) -> np.ndarray:
+        """Logits after each token of `tokens` from position `first` on, decoded from an empty
+        cache: [len - first, n_vocab]. Positions before `first` are context only (no output
+        projection onto the vocabulary, the costliest part of a small model's forward pass)."""
+        if not 0 < len(tokens) <= self.config.n_ctx or not 0 <= first < len(tokens):
+            raise ValueError(
+                f"need 1..{self.config.n_ctx} tokens and first < that, got {len(tokens)}, {first}"
+            )
         self._llama_cpp.llama_memory_clear(self._memory, True)
         self._cached_prefix = []
-        rows = self._decode_chunked([(t, i, PREFIX_SEQ, True) for i, t in enumerate(tokens)])
+        rows = self._decode_chunked([(t, i, PREFIX_SEQ, i >= first) for i, t in enumerate(tokens)])
         self._llama_cpp.llama_memory_clear(self._memory, True)
         return np.stack(rows)
 
