@@ -166,7 +166,7 @@ def main() -> None:
     common["repeats"] = args.repeats
     specs = [ProfileSpec("llama.cpp", str(m), **common) for m in models]
     if args.transformers:
-        from edgeqa.finetune.base_model import resolve_base
+        from edgeqa.models.base_model import resolve_base
 
         base = resolve_base(args.transformers).ref
         specs += [ProfileSpec("transformers", base, dtype=d, **common) for d in ("fp32", "bf16")]

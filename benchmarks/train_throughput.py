@@ -24,12 +24,12 @@ from _report import write_results
 
 from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
 from edgeqa.finetune.backends import build_hf, lora_config
-from edgeqa.finetune.base_model import load_causal_lm, load_tokenizer, rebuild_plain, resolve_base
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.finetune.examples import encode_examples
 from edgeqa.finetune.loss import collate
 from edgeqa.finetune.packing import encode_packed
 from edgeqa.finetune.trainer import Trainer, micro_batch
+from edgeqa.models.base_model import load_causal_lm, load_tokenizer, rebuild_plain, resolve_base
 
 WARMUP_STEPS = 2
 

@@ -102,3 +102,13 @@ def run_in_process(capsys, *args: str) -> tuple[int, str]:
     capsys.readouterr()
     code = main(list(args))
     return code, capsys.readouterr().err
+
+
+def one_line_error(result, *fragments) -> str:
+    """Assert a CLI run failed with one line (no traceback) holding every fragment."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    for fragment in fragments:
+        assert fragment in message, message
+    return message

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgeqa.demo.service import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS, QAService, model_choices
 from edgeqa.errors import EdgeQAError
+from edgeqa.evaluation.answer_policy import AnswerPolicy
 from edgeqa.runtime.engine import EngineConfig
 
 TITLE = "edgeqa: extractive QA on a CPU"
@@ -31,21 +32,14 @@ def example_rows(count: int = 4) -> list[list[str]]:
     return [[e.context, e.question] for e in answerable + unanswerable]
 
 
-def default_service(
-    extra_models: list[Path] | None = None,
-    span_constrained: bool = True,
-    na_threshold: str = "auto",
-    na_score: str = "abstention",
-) -> QAService:
+def default_service(extra_models: list[Path] | None = None, policy: AnswerPolicy | None = None) -> QAService:
     """The given GGUFs, else the embedded model plus every GGUF under models/ and export/;
     span-constrained answers and each model's calibrated threshold unless told otherwise."""
     from edgeqa.models.registry import discover_models, exported_sources
 
     paths = extra_models or discover_models()
-    config = EngineConfig(
-        n_ctx=4096, parallel=1, max_answer_tokens=48, span_constrained=span_constrained, na_score=na_score
-    )
-    return QAService(model_choices(paths, exported_sources()), config, na_threshold)
+    config = EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48)
+    return QAService(model_choices(paths, exported_sources()), config, policy or AnswerPolicy())
 
 
 def build_app(service: QAService, concurrency: int = 1, queue_size: int = 64):

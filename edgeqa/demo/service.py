@@ -6,7 +6,6 @@ cannot make the app open an arbitrary file.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.calibration import resolve_na_threshold
+from edgeqa.evaluation.answer_policy import AnswerPolicy
 from edgeqa.prompts import parse_answer
 from edgeqa.runtime.engine import EngineConfig, QAEngine, StreamTimings
 
@@ -81,14 +80,15 @@ class QAService:
     """One engine per model, loaded on first use and shared by every request."""
 
     def __init__(
-        self, models: dict[str, Path], config: EngineConfig | None = None, na_threshold: str = "model"
+        self, models: dict[str, Path], config: EngineConfig | None = None, policy: AnswerPolicy | None = None
     ):
-        """`na_threshold` as eval's --na-threshold (auto | model | P), resolved per model."""
+        """`policy` is applied to each model when it loads (its calibrated threshold, with auto);
+        without one, `config` is used as it is."""
         if not models:
             raise EdgeQAError("the demo found no GGUF model; pass --model PATH.gguf")
         self.models = models
         self.config = config or EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48)
-        self.na_threshold = na_threshold
+        self.policy = policy
         self._engines: dict[str, QAEngine] = {}
         self._locks = {name: threading.Lock() for name in models}
         self._loading = threading.Lock()
@@ -103,10 +103,7 @@ class QAService:
         with self._loading:
             if name not in self._engines:
                 path = self.models[name]
-                threshold = resolve_na_threshold(
-                    self.na_threshold, path, self.config.span_constrained, self.config.na_score
-                )
-                config = dataclasses.replace(self.config, na_threshold=threshold.value)
+                config = self.policy.apply(self.config, path)[0] if self.policy else self.config
                 self._engines[name] = QAEngine(path, config)
             return self._engines[name]
 

@@ -18,8 +18,6 @@ from typing import Any
 from edgeqa.errors import EdgeQAError
 from edgeqa.fileio import atomic_write_json, sha256_file
 
-NA_THRESHOLD_CHOICES = "auto, model, or a probability in [0, 1]"
-
 
 def calibration_path(model: Path) -> Path:
     return model.with_name(model.name.removesuffix(".gguf") + ".calibration.json")
@@ -86,31 +84,3 @@ def stored_threshold(model: Path, span_constrained: bool, na_score: str) -> Thre
     return ThresholdChoice(
         float(entry["na_threshold"]), f"calibrated in {path.name} ({key}) on {entry['questions']} questions"
     )
-
-
-def resolve_na_threshold(option: str, model: Path, span_constrained: bool, na_score: str) -> ThresholdChoice:
-    """Turn --na-threshold (auto | model | a probability) into the threshold to decode with.
-    Without one the model decides; the answer score has no abstention of the model's own to
-    fall back on, so it uses 0.5 (abstain when the answer is less likely than not)."""
-    choice = _resolve(option, model, span_constrained, na_score)
-    if choice.value is not None:
-        return choice
-    if na_score == "answer":
-        from edgeqa.runtime.engine import ANSWER_SCORE_DEFAULT_THRESHOLD
-
-        return ThresholdChoice(ANSWER_SCORE_DEFAULT_THRESHOLD, f"{choice.reason}: the answer score's default")
-    return ThresholdChoice(None, f"{choice.reason}: the model decides when to abstain")
-
-
-def _resolve(option: str, model: Path, span_constrained: bool, na_score: str) -> ThresholdChoice:
-    if option == "auto":
-        return stored_threshold(model, span_constrained, na_score)
-    if option == "model":
-        return ThresholdChoice(None, "--na-threshold model")
-    try:
-        value = float(option)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise EdgeQAError(f"--na-threshold: expected {NA_THRESHOLD_CHOICES}, got {option!r}")
-    return ThresholdChoice(value, "given by --na-threshold")

@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -45,6 +46,38 @@ class EndpointConfig:
     @property
     def label(self) -> str:
         return f"{self.model} @ {self.url}"
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """The command-line options that make an EndpointConfig (eval and judge)."""
+
+    GROUP = ("OpenAI-compatible endpoint", "a hosted model or a llama.cpp server")
+
+    endpoint: str | None = option(metavar="URL")
+    """API base URL, e.g. http://127.0.0.1:8000/v1"""
+    endpoint_model: str | None = option(metavar="NAME")
+    """model name the endpoint serves"""
+    api_key_env: str = option("OPENAI_API_KEY", metavar="VAR")
+    """environment variable holding the API key (unset: no key sent)"""
+    rate_limit: float = option(0.0, metavar="RPM")
+    """requests per minute (0: no limit)"""
+    retries: int = 4
+    """retries with exponential backoff"""
+
+    def endpoint_config(self) -> EndpointConfig | None:
+        """The endpoint to call, or None without --endpoint."""
+        if self.endpoint is None:
+            if self.endpoint_model:
+                raise EdgeQAError("--endpoint-model needs --endpoint URL")
+            return None
+        return EndpointConfig(
+            url=self.endpoint,
+            model=self.endpoint_model or "",
+            api_key_env=self.api_key_env,
+            retries=self.retries,
+            requests_per_minute=self.rate_limit,
+        )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.sources import ExportSource
-from edgeqa.finetune.base_model import load_causal_lm, load_tokenizer
+from edgeqa.models.base_model import load_causal_lm, load_tokenizer
 
 
 def merged_model(source: ExportSource):

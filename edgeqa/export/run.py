@@ -240,7 +240,7 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
     from edgeqa.export.merge import merged_model
     from edgeqa.export.quantize import quantize_gguf
     from edgeqa.export.verify import hf_vs_gguf, squad_smoke
-    from edgeqa.finetune.base_model import save_hf_folder
+    from edgeqa.models.base_model import save_hf_folder
     from edgeqa.models.gguf_info import read_gguf_info
 
     _check_request(request)
@@ -350,7 +350,7 @@ def _export_lora(request: ExportRequest, model_config, tokenizer) -> dict[str, A
     """The adapter as a GGUF LoRA, plus the unmerged base it applies to, both beside the merge."""
     from edgeqa.export.convert import convert_to_gguf
     from edgeqa.export.lora_gguf import write_lora_gguf
-    from edgeqa.finetune.base_model import load_causal_lm, save_hf_folder
+    from edgeqa.models.base_model import load_causal_lm, save_hf_folder
 
     if request.source.adapter is None:
         raise EdgeQAError("--lora-gguf needs an adapter (a run folder or --adapter)")

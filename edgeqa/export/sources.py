@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.finetune.base_model import BaseModel, resolve_base
+from edgeqa.models.base_model import BaseModel, resolve_base
 from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT
 
 

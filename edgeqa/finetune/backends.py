@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.finetune.base_model import BaseModel, dequantized_hf_folder, load_causal_lm, load_tokenizer
 from edgeqa.finetune.config import FinetuneConfig
+from edgeqa.models.base_model import BaseModel, dequantized_hf_folder, load_causal_lm, load_tokenizer
 
 
 @dataclass(frozen=True)

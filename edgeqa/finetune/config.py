@@ -161,29 +161,10 @@ class FinetuneConfig:
                 raise EdgeQAError(f"finetune config: {message}")
 
 
-def config_fields() -> list[dataclasses.Field]:
-    return list(dataclasses.fields(FinetuneConfig))
-
-
-def field_docs() -> dict[str, str]:
-    """Each field's docstring (the string under it in the class body), for --help."""
-    import ast
-    import inspect
-    import itertools
-
-    tree = ast.parse(inspect.getsource(FinetuneConfig))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, following in itertools.pairwise(body):
-        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
-            docs[node.target.id] = str(following.value.value)  # type: ignore[attr-defined]
-    return docs
-
-
 def load_config(preset: str | Path | None, overrides: dict[str, Any]) -> FinetuneConfig:
     """Defaults, then the YAML preset, then the flags the user gave (None means not given)."""
     values: dict[str, Any] = {}
-    known = {f.name for f in config_fields()}
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
     if preset is not None:
         from edgeqa.fileio import read_yaml
 

@@ -122,13 +122,13 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
 
     from edgeqa.data.squad import to_official_json
     from edgeqa.finetune.backends import BUILDERS, choose_backend, training_device
-    from edgeqa.finetune.base_model import resolve_base
     from edgeqa.finetune.examples import encode_examples
     from edgeqa.finetune.library_noise import quiet_libraries
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, free_memory_gib, gguf_shape
     from edgeqa.finetune.packing import encode_packed
     from edgeqa.finetune.recipe import crop_contexts, rebalance_answerable
     from edgeqa.finetune.trainer import Trainer, torchrun_rank_and_world
+    from edgeqa.models.base_model import resolve_base
 
     quiet_libraries(show_progress)
     rank, world = torchrun_rank_and_world()

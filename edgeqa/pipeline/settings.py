@@ -28,6 +28,13 @@ class PipelineSettings:
     threads: int = 0  # 0: every usable core
     report_dir: str = "reports"
 
+    def answer_policy(self):
+        """The evaluation's AnswerPolicy: a fixed threshold, or the model's own choice."""
+        from edgeqa.evaluation.answer_policy import AnswerPolicy
+
+        threshold = "model" if self.na_threshold is None else str(self.na_threshold)
+        return AnswerPolicy(decoding=self.decoding, na_score=self.na_score, na_threshold=threshold)
+
     def __post_init__(self) -> None:
         if min(self.eval_limit, self.max_answer_tokens, self.profile_questions, self.profile_repeats) < 1:
             raise EdgeQAError("pipeline: eval_limit, max_answer_tokens and profile_* must be at least 1")

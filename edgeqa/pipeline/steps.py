@@ -79,6 +79,7 @@ def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, 
     from edgeqa.runtime.engine import EngineConfig
 
     results = {}
+    policy = settings.answer_policy()
     for label, model in models.items():
         print(f"  eval {label}: {model.name}")
         results[label] = run_eval(
@@ -87,13 +88,9 @@ def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, 
                 data=data_name,
                 examples=examples,
                 out_dir=out_dir / label,
-                engine=EngineConfig(
-                    n_threads=threads,
-                    max_answer_tokens=settings.max_answer_tokens,
-                    span_constrained=settings.decoding == "span",
-                    na_threshold=settings.na_threshold,
-                    na_score=settings.na_score,
-                ),
+                engine=policy.apply(
+                    EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens), model
+                )[0],
             )
         )
     return results

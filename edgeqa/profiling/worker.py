@@ -32,7 +32,7 @@ def _load_llama_cpp(spec: ProfileSpec) -> tuple[Answerer, Any]:
 def _load_transformers(spec: ProfileSpec) -> tuple[Answerer, Any]:
     import torch
 
-    from edgeqa.finetune.base_model import load_causal_lm, load_tokenizer, resolve_base
+    from edgeqa.models.base_model import load_causal_lm, load_tokenizer, resolve_base
 
     torch.set_num_threads(spec.threads)
     base = resolve_base(spec.model)

@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.calibration import calibration_path, resolve_na_threshold, stored_threshold
+from edgeqa.evaluation.calibration import calibration_path, stored_threshold
 from tests.helpers import run_cli
 
 FAST = ("--max-answer-tokens", "12", "--quiet", "--limit", "16", "--seed", "1")
@@ -91,18 +90,3 @@ def test_calibrating_another_score_keeps_the_first(calibrated):
     assert metrics["na_score"] == "answer"
     assert stored_entry(model, "span/answer")["na_threshold"] == metrics["official"]["best_f1_thresh"]
     assert stored_threshold(model, True, "answer").value == metrics["official"]["best_f1_thresh"]
-
-
-def test_threshold_option_values(tmp_path):
-    model = tmp_path / "m.gguf"
-    assert resolve_na_threshold("auto", model, True, "abstention").value is None
-    assert resolve_na_threshold("model", model, True, "abstention").value is None
-    assert resolve_na_threshold("0.25", model, True, "answer").value == 0.25
-    assert resolve_na_threshold("model", model, True, "answer").value == 0.5  # no abstention of its own
-    assert resolve_na_threshold("auto", model, False, "answer").value == 0.5
-    for bad in ("1.5", "-0.1", "often"):
-        with pytest.raises(EdgeQAError, match="--na-threshold"):
-            resolve_na_threshold(bad, model, True, "abstention")
-    calibration_path(model).write_text("{}")
-    with pytest.raises(EdgeQAError, match="not a calibration file"):
-        resolve_na_threshold("auto", model, True, "abstention")

@@ -12,8 +12,8 @@ def test_qlora_trains_on_a_4bit_base_and_exports_a_16bit_merge(tiny_llama_dir, t
     from bitsandbytes.nn import Linear4bit
 
     from edgeqa.finetune.backends import build_hf
-    from edgeqa.finetune.base_model import resolve_base
     from edgeqa.finetune.run import run_finetune
+    from edgeqa.models.base_model import resolve_base
 
     config = tiny_config(tiny_llama_dir, tmp_path, "qlora", method="qlora", max_steps=2)
     model, _ = build_hf(config, resolve_base(str(tiny_llama_dir)))
@@ -39,7 +39,7 @@ def test_training_follows_the_device_the_backend_chose(tiny_llama_dir, tmp_path)
     """On this machine (no GPU) the hf backend places the model on the CPU and the loop follows;
     on a GPU machine the same code trains there (tests/finetune/test_gpu.py, run by hand)."""
     from edgeqa.finetune.backends import build_hf, training_device
-    from edgeqa.finetune.base_model import resolve_base
+    from edgeqa.models.base_model import resolve_base
 
     model, _ = build_hf(tiny_config(tiny_llama_dir, tmp_path, "device"), resolve_base(str(tiny_llama_dir)))
     import torch
@@ -47,26 +47,6 @@ def test_training_follows_the_device_the_backend_chose(tiny_llama_dir, tmp_path)
     expected = training_device()
     assert expected == ("cuda:0" if torch.cuda.is_available() else "cpu")
     assert {str(p.device) for p in model.parameters()} == {expected}
-
-
-def test_a_gguf_base_becomes_one_cached_float32_folder_with_the_same_weights(tiny_llama_dir, tmp_path):
-    """unsloth loads folders only: the GGUF base is written once, exactly, keyed by its sha256."""
-    import torch
-
-    from edgeqa.export.convert import convert_to_gguf
-    from edgeqa.finetune.base_model import dequantized_hf_folder, load_causal_lm, resolve_base
-
-    gguf_path = convert_to_gguf(tiny_llama_dir, tmp_path / "tiny-F16.gguf", "f16")
-    base = resolve_base(str(gguf_path))
-    folder = dequantized_hf_folder(base, tmp_path / "cache")
-    assert folder.name == f"tiny-F16-{base.sha256[:12]}"
-    written = (folder / "model.safetensors").stat().st_mtime_ns
-    assert dequantized_hf_folder(base, tmp_path / "cache") == folder  # cached, not rewritten
-    assert (folder / "model.safetensors").stat().st_mtime_ns == written
-
-    reloaded = load_causal_lm(resolve_base(str(folder)), torch.float32).state_dict()
-    for name, tensor in load_causal_lm(base, torch.float32).state_dict().items():
-        assert torch.equal(reloaded[name], tensor), name
 
 
 def test_unsloth_is_handed_the_dequantized_folder_of_a_gguf_base(tiny_llama_dir, tmp_path, monkeypatch):
@@ -77,7 +57,7 @@ def test_unsloth_is_handed_the_dequantized_folder_of_a_gguf_base(tiny_llama_dir,
 
     from edgeqa.export.convert import convert_to_gguf
     from edgeqa.finetune.backends import build_unsloth
-    from edgeqa.finetune.base_model import resolve_base
+    from edgeqa.models.base_model import resolve_base
 
     calls = {}
 
@@ -100,23 +80,3 @@ def test_unsloth_is_handed_the_dequantized_folder_of_a_gguf_base(tiny_llama_dir,
     assert folder.startswith(str(tmp_path / ".bases" / "tiny-F16-")) and calls["load"]["load_in_4bit"]
     assert calls["peft"]["r"] == 4 and calls["peft"]["use_rslora"] is True
     assert calls["peft"]["use_gradient_checkpointing"] == "unsloth"
-
-
-def test_a_full_disk_while_saving_the_merge_is_one_line(tiny_llama_dir, tmp_path, monkeypatch):
-    """safetensors reports a full disk as its own error type, with the OS error in its text."""
-    from safetensors import SafetensorError
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from edgeqa.errors import EdgeQAError
-    from edgeqa.finetune.base_model import save_hf_folder
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
-
-    def disk_full(*args, **kwargs):  # a full disk cannot be made safely here
-        raise SafetensorError(
-            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left" })'
-        )
-
-    monkeypatch.setattr(type(model), "save_pretrained", disk_full)
-    with pytest.raises(EdgeQAError, match=r"staging: cannot write \(No space left on device; \d+ MiB free"):
-        save_hf_folder(model, AutoTokenizer.from_pretrained(tiny_llama_dir), tmp_path / "staging")

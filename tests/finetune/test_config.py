@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeqa.command_args import field_docs
 from edgeqa.errors import EdgeQAError
-from edgeqa.finetune.config import FinetuneConfig, field_docs, load_config
+from edgeqa.finetune.config import FinetuneConfig, load_config
 
 PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
@@ -51,6 +52,6 @@ def test_invalid_values_are_rejected(overrides, message):
 
 
 def test_every_field_has_help_text():
-    docs = field_docs()
+    docs = field_docs(FinetuneConfig)
     assert set(docs) == set(FinetuneConfig.__dataclass_fields__)
     assert all(docs.values())

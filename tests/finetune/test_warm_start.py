@@ -11,9 +11,9 @@ from tests.helpers import tiny_config
 
 def test_a_warm_started_run_begins_at_the_earlier_adapter(tiny_llama_dir, tmp_path):
     from edgeqa.finetune.backends import build_hf
-    from edgeqa.finetune.base_model import resolve_base
     from edgeqa.finetune.run import run_finetune
     from edgeqa.finetune.warm_start import load_init_adapter
+    from edgeqa.models.base_model import resolve_base
 
     earlier = run_finetune(tiny_config(tiny_llama_dir, tmp_path, "earlier", max_steps=2), show_progress=False)
     config = tiny_config(tiny_llama_dir, tmp_path, "later", max_steps=2, init_adapter=str(earlier), seed=7)
@@ -35,9 +35,9 @@ def test_a_warm_started_run_begins_at_the_earlier_adapter(tiny_llama_dir, tmp_pa
 
 def test_an_adapter_of_another_shape_is_refused_by_name(tiny_llama_dir, tmp_path):
     from edgeqa.finetune.backends import build_hf
-    from edgeqa.finetune.base_model import resolve_base
     from edgeqa.finetune.run import run_finetune
     from edgeqa.finetune.warm_start import load_init_adapter
+    from edgeqa.models.base_model import resolve_base
 
     config = tiny_config(tiny_llama_dir, tmp_path, "r8", max_steps=1, lora_r=8)
     earlier = run_finetune(config, show_progress=False)

@@ -1,0 +1,57 @@
+"""`edgeqa demo`: the Gradio page (the same app as the Hugging Face Space in apps/space)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgeqa.command_args import option
+from edgeqa.errors import EdgeQAError
+from edgeqa.evaluation.answer_policy import AnswerPolicy
+
+DESCRIPTION = (
+    "Serve a page where you paste a context, ask a question and watch the answer stream, with its "
+    "time to first token, latency and the process RSS. Models are loaded once and shared; "
+    "requests wait in a queue."
+)
+EPILOG = "example: edgeqa demo --model export/smollm2-squad-Q4_K_M.gguf --port 7860"
+
+
+@dataclass(frozen=True)
+class DemoArgs(AnswerPolicy):
+    model: tuple[str, ...] = option((), metavar="GGUF")
+    """GGUF or model name to offer (repeatable); default: the shipped reader, the embedded model and
+    the GGUFs in models/, export/"""
+    host: str = "127.0.0.1"
+    """address to listen on"""
+    port: int = 7860
+    """port"""
+    concurrency: int = 1
+    """answers generated at once"""
+    queue_size: int = 64
+    """requests that may wait"""
+
+
+ARGS = DemoArgs
+
+
+def run(args: DemoArgs) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise EdgeQAError("the demo needs gradio: pip install 'edgeqa[demo]'")
+    from edgeqa.demo.app import build_app, default_service
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.models.registry import resolve_model
+
+    for name in ("concurrency", "queue_size"):
+        if getattr(args, name) < 1:
+            raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
+    models = [resolve_model(m) for m in args.model]
+    for model in models:
+        read_gguf_info(model)
+    policy = AnswerPolicy(decoding=args.decoding, na_score=args.na_score, na_threshold=args.na_threshold)
+    service = default_service(models, policy)
+    print(f"edgeqa demo: models {', '.join(service.models)}; http://{args.host}:{args.port}")
+    app = build_app(service, concurrency=args.concurrency, queue_size=args.queue_size)
+    app.launch(server_name=args.host, server_port=args.port, show_error=True)
+    return 0

@@ -1,0 +1,64 @@
+"""Which SQuAD questions a command answers and where its results go (eval and calibrate)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeqa.command_args import option
+from edgeqa.data.squad import QAExample
+from edgeqa.errors import EdgeQAError
+
+
+def slug(text: str) -> str:
+    """A folder name from a model or data name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+@dataclass(frozen=True)
+class QuestionOptions:
+    GROUP = ("questions", "which questions are answered, and where the results go")
+
+    data: str | None = option(metavar="PATH_OR_ID")
+    """SQuAD .json (official format), .jsonl, or a hub id such as rajpurkar/squad_v2; default: the
+    bundled 2-article SQuAD 2.0 sample"""
+    split: str = "validation"
+    """hub split"""
+    limit: int | None = option(metavar="N")
+    """at most N questions"""
+    seed: int | None = None
+    """with --limit: a seeded random sample, not the first N"""
+    article: tuple[str, ...] = option((), metavar="TITLE")
+    """only questions of this article (repeatable)"""
+    out: str | None = option(metavar="DIR")
+    """output folder (default: runs/<command>/<model>-<data>)"""
+    too_long: str = option("error", choices=("error", "skip"))
+    """a prompt longer than --n-ctx: stop with an error, or skip the question and score it as
+    unanswered"""
+    quiet: bool = False
+    """no progress bar"""
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise EdgeQAError("--limit must be at least 1")
+        later = getattr(super(), "__post_init__", None)  # the next option set mixed into a command
+        if later is not None:
+            later()
+
+    def questions(self) -> tuple[str, list[QAExample]]:
+        """(data reference, the selected questions)."""
+        from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
+
+        data = self.data or str(BUNDLED_SAMPLE)
+        examples = select_examples(
+            load_squad(data, split=self.split), articles=self.article, limit=self.limit, seed=self.seed
+        )
+        return data, examples
+
+    def out_dir(self, command: str, model_part: str, data: str) -> Path:
+        if self.out:
+            return Path(self.out)
+        suffix = f"-n{self.limit}" if self.limit else ""
+        suffix += f"-s{self.seed}" if self.seed is not None and self.limit else ""
+        return Path("runs") / command / slug(f"{model_part}-{Path(data).stem}{suffix}")
