@@ -24,7 +24,9 @@ from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
 from edgeqa.export.quantize import quantize_gguf
 from edgeqa.models.registry import embedded_model_path
 from edgeqa.prompts import parse_answer, qa_messages
-from edgeqa.runtime.engine import PREFIX_SEQ, EngineConfig, QAEngine
+from edgeqa.runtime.engine import QAEngine
+from edgeqa.runtime.engine_config import EngineConfig
+from edgeqa.runtime.llama_session import PREFIX_SEQ
 from edgeqa.runtime.scheduler import plan_groups
 
 
@@ -64,23 +66,20 @@ def run_naive(model: Path, examples, threads: int, max_tokens: int) -> tuple[lis
 
 def measure_rates(engine: QAEngine, width: int, repeats: int = 3) -> tuple[float, float]:
     """(prompt tokens/s for a 512-token batch, seconds per decode step of `width` sequences)."""
-    import llama_cpp
-
-    memory = engine._memory  # benchmark-only access to the engine's KV cache
     tokens = list(np.random.default_rng(0).integers(100, 10_000, size=512))
     pp_times, step_times = [], []
     for _ in range(repeats):
-        llama_cpp.llama_memory_clear(memory, True)
+        engine.session.clear()
         start = time.perf_counter()
-        engine._decode_chunked([(int(t), i, PREFIX_SEQ, i == 511) for i, t in enumerate(tokens)])
+        engine.session.decode_chunked([(int(t), i, PREFIX_SEQ, i == 511) for i, t in enumerate(tokens)])
         pp_times.append(time.perf_counter() - start)
-        llama_cpp.llama_memory_clear(memory, True)
-        engine._decode([(int(tokens[0]), 0, seq, True) for seq in range(1, width + 1)])
+        engine.session.clear()
+        engine.session.decode([(int(tokens[0]), 0, seq, True) for seq in range(1, width + 1)])
         start = time.perf_counter()
         for pos in range(1, 33):
-            engine._decode([(int(tokens[pos]), pos, seq, True) for seq in range(1, width + 1)])
+            engine.session.decode([(int(tokens[pos]), pos, seq, True) for seq in range(1, width + 1)])
         step_times.append((time.perf_counter() - start) / 32)
-    llama_cpp.llama_memory_clear(memory, True)
+    engine.session.clear()
     return 512 / float(np.median(pp_times)), float(np.median(step_times))
 
 

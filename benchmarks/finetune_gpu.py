@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgeqa.provenance import RunRecord
+
 RESULTS = Path(__file__).parent / "results"
 PACKAGES = ("torch", "transformers", "peft", "unsloth", "bitsandbytes")
 
@@ -35,11 +37,11 @@ def run_config(name: str, flags: list[str], args: argparse.Namespace) -> dict:
     command += ["--eval-every", "0", "--save-every", "0", "--val-examples", "64", "--quiet"]
     command += ["--out-dir", args.out, "--run-name", name, *flags]
     subprocess.run(command, check=True)
-    run = json.loads((Path(args.out) / name / "run.json").read_text())
-    metrics = run["metrics"]
+    run = RunRecord.load(Path(args.out) / name)
+    metrics = run.metrics
     return {
         "config": name,
-        "backend": run["backend"]["name"],
+        "backend": run.backend["name"],
         "steps": metrics["steps"],
         "tokens_per_s": metrics["tokens_per_second"],
         "train_s": metrics["train_seconds"],

@@ -23,16 +23,17 @@ from quant_sweep import export
 
 from edgeqa.data.squad import load_squad, select_examples
 from edgeqa.evaluation.runner import EvalRequest, run_eval
-from edgeqa.runtime.engine import EngineConfig
+from edgeqa.provenance import ExportManifest
+from edgeqa.runtime.engine_config import EngineConfig
 
 STANDARD = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q4_0", "iq4_xs", "q3_k_m", "q3_k_s", "q2_k")
 MATRIX_ONLY = ("iq3_xxs", "iq2_xs")  # llama.cpp refuses or ruins these without a matrix
 F1_QUANTS = "f16,q4_k_m,q3_k_m,q2_k"
 
 
-def drift_rows(manifest: dict, imatrix: str) -> dict[str, dict]:
+def drift_rows(manifest: ExportManifest, imatrix: str) -> dict[str, dict]:
     rows = {}
-    for entry in manifest["files"]:
+    for entry in manifest.files:
         kl = entry.get("kl_divergence") or {}
         rows[entry["quant"]] = {
             "quant": entry["quant"],
@@ -112,7 +113,7 @@ def main() -> None:
         for quant in f1_quants:
             if quant not in rows[mode] or (quant == "f16" and mode == "auto"):
                 continue
-            entry = next(e for e in manifest["files"] if e["quant"] == quant)
+            entry = manifest.file(quant)
             metrics = run_eval(
                 EvalRequest(
                     model=work / mode / entry["file"],
@@ -138,7 +139,7 @@ def main() -> None:
         quant: round(1 - rows["auto"][quant]["kl_mean"] / rows["none"][quant]["kl_mean"], 3)
         for quant in STANDARD
     }
-    imatrix = timed["imatrix"]
+    imatrix = timed.imatrix
     result = {
         "run": Path(args.run).name,
         "data": Path(args.data).name,
@@ -146,7 +147,7 @@ def main() -> None:
         "seed": args.seed,
         "na_threshold": args.na_threshold,
         "threads": args.threads,
-        "kl_tokens": manifests["auto"]["verification"]["kl_tokens"],
+        "kl_tokens": manifests["auto"].verification["kl_tokens"],
         "imatrix": {k: imatrix[k] for k in ("source", "dataset", "tokens", "seconds")},
         "export_q4_k_m_wall_s": round(export_s, 1),
         "imatrix_share_of_export": round(imatrix["seconds"] / export_s, 3),

@@ -38,25 +38,24 @@ from edgeqa.profiling.report import markdown, write_report
 from edgeqa.profiling.runner import run_profile
 from edgeqa.profiling.spec import ProfileSpec
 from edgeqa.profiling.system import system_report
-from edgeqa.runtime.engine import PREFIX_SEQ, EngineConfig, QAEngine
+from edgeqa.runtime.engine import QAEngine
+from edgeqa.runtime.engine_config import EngineConfig
+from edgeqa.runtime.llama_session import PREFIX_SEQ
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def llama_bench(model: Path, threads: int, pp: int = 512, tg: int = 128, repeats: int = 3) -> dict:
     """Prompt-processing and generation tokens/s without tokenization or sampling, as llama-bench."""
-    import llama_cpp
-
     tokens = [int(t) for t in np.random.default_rng(0).integers(100, 10_000, size=max(pp, tg))]
     config = EngineConfig(n_ctx=pp + tg, n_threads=threads, n_batch=pp, parallel=1)
     with QAEngine(model, config) as engine:
-        memory = engine._memory  # benchmark-only access to the engine's KV cache
 
         def timed(entries_per_call: list[list[tuple[int, int, int, bool]]]) -> float:
-            llama_cpp.llama_memory_clear(memory, True)
+            engine.session.clear()
             started = time.perf_counter()
             for entries in entries_per_call:
-                engine._decode(entries)
+                engine.session.decode(entries)
             return time.perf_counter() - started
 
         prompt = [[(t, i, PREFIX_SEQ, i == pp - 1) for i, t in enumerate(tokens[:pp])]]
@@ -69,12 +68,10 @@ def llama_bench(model: Path, threads: int, pp: int = 512, tg: int = 128, repeats
 
 def replay_one(engine, example, max_answer_tokens: int = 32) -> tuple[int, float, int, float]:
     """One question timed at llama_decode only: (prompt tokens, prompt s, generated, generation s)."""
-    import llama_cpp
-
     prompt = engine.qa_prompt(example.context, example.question)
-    llama_cpp.llama_memory_clear(engine._memory, True)
+    engine.session.clear()
     started = time.perf_counter()
-    (logits,) = engine._decode_chunked(
+    (logits,) = engine.session.decode_chunked(
         [(t, i, PREFIX_SEQ, i == len(prompt) - 1) for i, t in enumerate(prompt)]
     )
     prompt_s = time.perf_counter() - started
@@ -84,7 +81,7 @@ def replay_one(engine, example, max_answer_tokens: int = 32) -> tuple[int, float
         if engine.is_end_of_generation(token):
             break
         started = time.perf_counter()
-        (logits,) = engine._decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
+        (logits,) = engine.session.decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
         generate_s += time.perf_counter() - started
         generated += 1
     return len(prompt), prompt_s, generated, generate_s

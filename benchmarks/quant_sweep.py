@@ -24,20 +24,23 @@ from pathlib import Path
 
 from edgeqa.data.squad import load_squad, select_examples
 from edgeqa.evaluation.runner import EvalRequest, run_eval
-from edgeqa.runtime.engine import EngineConfig
+from edgeqa.provenance import ExportManifest
+from edgeqa.runtime.engine_config import EngineConfig
 
 RESULTS = Path(__file__).parent / "results"
 QUANTS = ("q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q4_1", "q4_0", "q3_k_m", "q2_k")
 
 
-def export(source: list[str], out_dir: Path, quants: str, threads: int) -> tuple[dict, float, float]:
+def export(
+    source: list[str], out_dir: Path, quants: str, threads: int
+) -> tuple[ExportManifest, float, float]:
     """Run `edgeqa export` as a child; return (manifest, wall seconds, the child's peak RSS in MiB)."""
     command = [sys.executable, "-m", "edgeqa", "export", *source, "--name", "sweep", "--out", str(out_dir)]
     started = time.perf_counter()
     subprocess.run([*command, "--quant", quants, "--threads", str(threads)], check=True)
     wall = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    manifest = json.loads((out_dir / "sweep.manifest.json").read_text(encoding="utf-8"))
+    manifest = ExportManifest.load(out_dir / "sweep.manifest.json")
     return manifest, wall, peak_mib
 
 
@@ -91,7 +94,7 @@ def main() -> None:
 
     examples = select_examples(load_squad(args.data), limit=args.limit, seed=args.seed)
     rows = []
-    for entry in manifest["files"]:
+    for entry in manifest.files:
         model = work / "gguf" / entry["file"]
         metrics = run_eval(
             EvalRequest(
@@ -119,15 +122,15 @@ def main() -> None:
         print(json.dumps(rows[-1]))
     result = {
         "source": {  # file names only: no machine paths in recorded results
-            "base": Path(manifest["source"]["base"]["ref"]).name,
-            "base_sha256": manifest["source"]["base"]["sha256"],
-            "run": Path(manifest["source"]["run"]).name if manifest["source"]["run"] else None,
+            "base": Path(manifest.source["base"]["ref"]).name,
+            "base_sha256": manifest.source["base"]["sha256"],
+            "run": Path(manifest.source["run"]).name if manifest.source["run"] else None,
         },
         "data": Path(args.data).name,
         "questions": len(examples),
         "seed": args.seed,
         "threads": args.threads,
-        "perplexity_tokens": manifest["verification"].get("perplexity_tokens"),
+        "kl_tokens": manifest.verification.get("kl_tokens"),
         "export_q4_k_m_wall_s": round(export_s, 1),
         "export_q4_k_m_peak_rss_mib": round(export_peak_mib, 1),
         "always_abstain_f1": round(metrics["always_abstain"]["f1"], 2),

@@ -23,6 +23,7 @@ from edgeqa.export.lora_gguf import write_lora_gguf
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.models.gguf_info import read_gguf_info
 from edgeqa.models.registry import READERS, READERS_DIR, embedded_model_path
+from edgeqa.provenance import RunRecord
 
 
 def without_machine_paths(value: Any) -> Any:
@@ -50,10 +51,10 @@ def main() -> None:
         path = calibration_path(target)
         atomic_write_json(path, without_machine_paths(json.loads(path.read_text(encoding="utf-8"))))
         return
-    run = json.loads((args.run / "run.json").read_text(encoding="utf-8"))
+    run = RunRecord.load(args.run)
     base = embedded_model_path()
-    if run["base"]["sha256"] != sha256_file(base):
-        raise SystemExit(f"{args.run}: not trained on the embedded model ({run['base']['ref']})")
+    if run.base["sha256"] != sha256_file(base):
+        raise SystemExit(f"{args.run}: not trained on the embedded model ({run.base['ref']})")
     info = read_gguf_info(base)
     shape = SimpleNamespace(
         model_type="llama",
@@ -65,18 +66,18 @@ def main() -> None:
         shape,
         target,
         base="embedded",
-        prompt_layout=run["config"]["prompt_layout"],
+        prompt_layout=run.config["prompt_layout"],
         dtype=np.float16,
     )
     provenance = {
         "name": args.name,
         "file": target.name,
         "sha256": sha256_file(target),
-        "base": {"name": "embedded", "file": base.name, "sha256": run["base"]["sha256"]},
-        "recipe": without_machine_paths(run["config"]),
-        "data": without_machine_paths(run["data"]),
-        "training": run["metrics"],
-        "versions": run["versions"],
+        "base": {"name": "embedded", "file": base.name, "sha256": run.base["sha256"]},
+        "recipe": without_machine_paths(run.config),
+        "data": without_machine_paths(run.data),
+        "training": run.metrics,
+        "versions": run.versions,
     }
     atomic_write_json(target.with_name(f"{args.name}.provenance.json"), provenance)
     print(f"{target} ({target.stat().st_size / 2**20:.1f} MiB) and its provenance written")

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from edgeqa.provenance import RunRecord
+
 RESULTS = Path(__file__).parents[1] / "results"
 ABSTENTION_LABELS = {"model": "model", "1": "never"}
 RECIPE_LEVERS = (
@@ -58,12 +60,12 @@ def cli(*args: str) -> None:
 
 
 def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
-    summary = json.loads((run / "run.json").read_text())
-    source = summary["data"]["source"]
+    summary = RunRecord.load(run)
+    source = summary.data["source"]
     gguf = work / "export" / f"{run.name}-Q4_K_M.gguf"
     if not gguf.exists():
         cli("export", str(run), "--out", str(gguf.parent), "--quant", "q4_k_m", "--threads", str(threads))
-    validation = [a for title in summary["data"]["val_articles"] for a in ("--article", title)]
+    validation = [a for title in summary.data["val_articles"] for a in ("--article", title)]
     common = ("--threads", str(threads), "--quiet")
     rows = []
     for decoding, score in sorted({(d, s) for d, _, s in POLICIES}):
@@ -114,7 +116,7 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
             rows.append(
                 {
                     "run": run.name,
-                    "recipe": recipe_summary(summary["config"]),
+                    "recipe": recipe_summary(summary.config),
                     "decoding": decoding,
                     "abstention": abstention_label(threshold, score, metrics["na_threshold"]),
                     "questions": official["total"],

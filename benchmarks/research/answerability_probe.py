@@ -43,6 +43,7 @@ from edgeqa.data.squad import QAExample, load_squad
 from edgeqa.evaluation.progress_log import read_records
 from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, atomic_write_text
+from edgeqa.provenance import RunRecord
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -113,7 +114,8 @@ def cached_states(
 ) -> dict[str, np.ndarray]:
     """Hidden states by question id (float16, as cached), one file per article (computed once,
     resumable); with `answers` (forced-answer records by question id), at each answer's end."""
-    from edgeqa.runtime.engine import EngineConfig, QAEngine
+    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.runtime.engine_config import EngineConfig
 
     work.mkdir(parents=True, exist_ok=True)
     by_id: dict[str, np.ndarray] = {}
@@ -217,9 +219,7 @@ def calibrated_f1(
 
 
 def probe_run(run: Path, position: str, levers: Path, work: Path, threads: int) -> dict:
-    if not (run / "run.json").exists():
-        raise SystemExit(f"{run}: not a fine-tuning run (no run.json); expected an edgeqa finetune folder")
-    data = json.loads((run / "run.json").read_text())["data"]
+    data = RunRecord.load(run).data
     name = run.name
     examples = load_squad(data["source"])
     parts = {part: set(data[f"{part}_articles"]) for part in ("train", "val", "test")}

@@ -15,7 +15,8 @@ from pathlib import Path
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.answer_policy import AnswerPolicy
 from edgeqa.prompts import parse_answer
-from edgeqa.runtime.engine import EngineConfig, QAEngine, StreamTimings
+from edgeqa.runtime.engine import QAEngine
+from edgeqa.runtime.engine_config import EngineConfig, StreamTimings
 
 MAX_CONTEXT_CHARS = 6000
 MAX_QUESTION_CHARS = 300

@@ -18,7 +18,7 @@ from pathlib import Path
 from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.calibration import ThresholdChoice, stored_threshold
-from edgeqa.runtime.engine import ANSWER_SCORE_DEFAULT_THRESHOLD, NA_SCORES, EngineConfig
+from edgeqa.runtime.engine_config import ANSWER_SCORE_DEFAULT_THRESHOLD, NA_SCORES, EngineConfig
 
 NA_THRESHOLD_CHOICES = "auto, model, or a probability in [0, 1]"
 

@@ -22,7 +22,8 @@ from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_rec
 from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.prompts import SYSTEM_PROMPT, parse_answer, qa_messages
-from edgeqa.runtime.engine import EngineConfig, QAEngine
+from edgeqa.runtime.engine import QAEngine
+from edgeqa.runtime.engine_config import EngineConfig
 from edgeqa.runtime.scheduler import plan_groups
 
 TOO_LONG_POLICIES = ("error", "skip")

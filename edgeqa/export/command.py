@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeqa.command_args import option, usable_cores
+from edgeqa.provenance import ExportManifest
 
 DESCRIPTION = (
     "Merge a LoRA adapter into a 16/32-bit copy of its base, convert it to GGUF with llama.cpp's "
@@ -68,10 +69,10 @@ class ExportArgs:
 ARGS = ExportArgs
 
 
-def _print_summary(manifest: dict, outtype: str, out: Path) -> None:
+def _print_summary(manifest: ExportManifest, outtype: str) -> None:
     columns = f"{'perplexity':>11} {'vs ref':>7} {'KL mean':>8} {'top-1':>6}"
     print(f"\n{'file':40} {'MiB':>8} {columns}  squad smoke answer")
-    for entry in manifest["files"]:
+    for entry in manifest.files:
         smoke, kl = entry.get("squad_smoke", {}), entry.get("kl_divergence", {})
         agreement = f"{kl['top1_agreement']:.1%}" if kl else "-"
         print(
@@ -79,22 +80,22 @@ def _print_summary(manifest: dict, outtype: str, out: Path) -> None:
             f"{entry.get('perplexity_vs_reference', '-'):>7} {kl.get('mean', '-'):>8} {agreement:>6}  "
             f"{smoke.get('answer', '-')!r}"
         )
-    imatrix = manifest.get("imatrix")
+    imatrix = manifest.imatrix
     if isinstance(imatrix, dict):
         print(f"importance matrix: {imatrix['source']} ({imatrix['tokens']} tokens)")
-    check = manifest["verification"].get("hf_vs_f16")
+    check = manifest.verification.get("hf_vs_f16")
     if check:
         print(
             f"\nmerged HF model vs {outtype} GGUF: top-1 agreement {check['top1_agreement']:.0%} "
             f"on {check['prompts']} prompts, max logit difference {check['max_logit_diff']:.3f}"
         )
-    lora = manifest["verification"].get("lora_gguf_vs_merged")
+    lora = manifest.verification.get("lora_gguf_vs_merged")
     if lora:
         print(
             f"base + LoRA GGUF vs merged GGUF: top-1 agreement {lora['top1_agreement']:.0%}, "
             f"max logit difference {lora['max_logit_diff']:.3f}"
         )
-    print(f"manifest: {out / (manifest['name'] + '.manifest.json')}")
+    print(f"manifest: {manifest.path}")
 
 
 def run(args: ExportArgs) -> int:
@@ -120,5 +121,5 @@ def run(args: ExportArgs) -> int:
         kl_data=Path(args.kl_data) if args.kl_data else None,
         overrides=overrides,
     )
-    _print_summary(run_export(request), args.outtype, Path(args.out))
+    _print_summary(run_export(request), args.outtype)
     return 0

@@ -69,7 +69,8 @@ def compare(
     stay open together so the reference's distributions are computed once per window."""
     from tqdm import tqdm
 
-    from edgeqa.runtime.engine import EngineConfig, QAEngine
+    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.runtime.engine_config import EngineConfig
 
     windows = [tokens[start : start + window] for start in range(0, len(tokens) - window + 1, window)]
     if not windows:

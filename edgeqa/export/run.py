@@ -6,7 +6,6 @@ source and options keeps the files that are already there and match the manifest
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -17,7 +16,8 @@ from typing import Any
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.quantize import TypeOverrides
 from edgeqa.export.sources import ExportSource
-from edgeqa.fileio import atomic_write_json, atomic_write_text, sha256_file
+from edgeqa.fileio import atomic_write_text, sha256_file
+from edgeqa.provenance import ExportManifest
 
 DEFAULT_QUANTS = ("q4_k_m",)
 KL_WINDOW = 512
@@ -62,34 +62,40 @@ def _fingerprint(request: ExportRequest) -> dict[str, Any]:
     }
 
 
+def _previous(manifest_path: Path) -> ExportManifest | None:
+    """The earlier export's manifest; a damaged one is ignored (everything is made again)."""
+    try:
+        return ExportManifest.load(manifest_path) if manifest_path.is_file() else None
+    except EdgeQAError:
+        return None
+
+
 def _previous_files(
     manifest_path: Path, fingerprint: dict[str, Any], recipe: dict[str, Any]
 ) -> dict[str, Any]:
     """Files of an earlier export of the same source that are still intact on disk, quantized
     files only when made the same way (same importance matrix, same type overrides)."""
-    if not manifest_path.is_file():
-        return {}
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("fingerprint") != fingerprint:
+    manifest = _previous(manifest_path)
+    if manifest is None or manifest.fingerprint != fingerprint:
         return {}
     return {
         entry["quant"]: entry
-        for entry in manifest.get("files", [])
+        for entry in manifest.files
         if (manifest_path.parent / entry["file"]).is_file()
         and (manifest_path.parent / entry["file"]).stat().st_size == entry["size_bytes"]
         and (entry["quant"] == fingerprint["out_type"] or entry.get("quantized_with") == recipe)
     }
 
 
-def current_manifest(request: ExportRequest) -> dict[str, Any] | None:
+def current_manifest(request: ExportRequest) -> ExportManifest | None:
     """The manifest of an earlier export that already holds every requested file, verified
     if verification is asked for; None when anything would have to be redone."""
     manifest_path = request.out_dir / f"{request.source.name}.manifest.json"
     kept = _previous_files(manifest_path, _fingerprint(request), request.recipe())
     if not kept or not {request.out_type, *request.quants} <= set(kept):
         return None
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if request.verify and not manifest.get("verification"):
+    manifest = ExportManifest.load(manifest_path)
+    if request.verify and not manifest.verification:
         return None
     return manifest
 
@@ -235,7 +241,7 @@ def _verify_drift(
     return {"kl_window": KL_WINDOW, "kl_tokens": scored}
 
 
-def run_export(request: ExportRequest) -> dict[str, Any]:
+def run_export(request: ExportRequest) -> ExportManifest:
     from edgeqa.export.convert import convert_to_gguf
     from edgeqa.export.merge import merged_model
     from edgeqa.export.quantize import quantize_gguf
@@ -270,11 +276,11 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
                 metadata=_layout_metadata(request),
             )
     to_make = [q for q in request.quants if q not in kept]
-    previous = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     if to_make:
         means, imatrix_record, calibrated = _importance_matrix(request, model, tokenizer, reference)
     else:  # nothing to quantize: the matrix the kept files were made with
-        means, imatrix_record, calibrated = None, previous.get("imatrix", "none"), set()
+        earlier = _previous(manifest_path)
+        means, imatrix_record, calibrated = None, earlier.imatrix if earlier else "none", set()
     for quant in (request.out_type, *request.quants):
         path = out_dir / gguf_name(name, quant)
         seconds = None
@@ -323,24 +329,25 @@ def run_export(request: ExportRequest) -> dict[str, Any]:
         for entry in files.values():
             entry["squad_smoke"] = squad_smoke(out_dir / entry["file"], smoke_example, request.threads)
 
-    manifest = {
-        "name": name,
-        "fingerprint": fingerprint,
-        "source": {
+    manifest = ExportManifest(
+        path=manifest_path,
+        name=name,
+        fingerprint=fingerprint,
+        source={
             "base": request.source.base.to_dict(),
             "adapter": str(request.source.adapter) if request.source.adapter else None,
             "run": str(request.source.run_dir) if request.source.run_dir else None,
             "prompt_layout": request.source.prompt_layout,
         },
-        "files": list(files.values()),
-        "imatrix": imatrix_record,
-        "type_overrides": request.overrides.to_dict(),
-        "lora_gguf": lora_files or None,
-        "verification": verification,
-        "versions": _versions(),
-        "export_seconds": round(time.perf_counter() - started, 1),
-    }
-    atomic_write_json(manifest_path, manifest)
+        files=list(files.values()),
+        imatrix=imatrix_record,
+        type_overrides=request.overrides.to_dict(),
+        lora_gguf=lora_files or None,
+        verification=verification,
+        versions=_versions(),
+        export_seconds=round(time.perf_counter() - started, 1),
+    )
+    manifest.save()
     if request.ollama:
         atomic_write_text(out_dir / f"{name}.Modelfile", _ollama_modelfile(files[request.quants[-1]]["file"]))
     return manifest

@@ -3,13 +3,13 @@ base alone. Resolved once, so every later step and the manifest agree on it."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.models.base_model import BaseModel, resolve_base
 from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT
+from edgeqa.provenance import RunRecord
 
 
 @dataclass(frozen=True)
@@ -26,20 +26,19 @@ def resolve_source(
 ) -> ExportSource:
     if run_dir is not None:
         folder = Path(run_dir)
-        run_file = folder / "run.json"
-        if not run_file.is_file():
+        if not RunRecord.exists(folder):
             raise EdgeQAError(f"{folder}: not a finished finetune run (no run.json)")
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-        recorded = BaseModel(**run["base"])
+        run = RunRecord.load(folder)
+        recorded = BaseModel(**run.base)
         resolved = resolve_base(base or recorded.ref)
         if recorded.sha256 and resolved.sha256 != recorded.sha256:
             raise EdgeQAError(
                 f"{resolved.ref}: the base weights changed since {folder} was trained "
                 f"(sha256 {resolved.sha256[:12]}… != recorded {recorded.sha256[:12]}…)"
             )
-        adapter_dir = Path(adapter) if adapter else folder / run.get("adapter", "adapter")
+        adapter_dir = Path(adapter) if adapter else run.adapter_dir
         _check_adapter(adapter_dir)
-        layout = run.get("config", {}).get("prompt_layout", DEFAULT_PROMPT_LAYOUT)
+        layout = run.config.get("prompt_layout", DEFAULT_PROMPT_LAYOUT)
         return ExportSource(resolved, adapter_dir, folder, name or folder.name, layout)
     if base is None:
         raise EdgeQAError("export needs a run folder, or --base (and optionally --adapter)")

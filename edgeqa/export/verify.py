@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from edgeqa.data.squad import QAExample
-from edgeqa.runtime.engine import EngineConfig, QAEngine
+from edgeqa.runtime.engine import QAEngine
+from edgeqa.runtime.engine_config import EngineConfig
 
 
 def hf_vs_gguf(hf_model, gguf_path: Path, prompts: Sequence[list[int]], threads: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from edgeqa.errors import EdgeQAError
 from edgeqa.fileio import atomic_write_json, lock_run_dir
 from edgeqa.finetune.config import FinetuneConfig, config_to_dict
+from edgeqa.provenance import RunRecord
 
 
 def _library_versions() -> dict[str, str]:
@@ -251,7 +252,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     }
     atomic_write_json(run_dir / "loss_curves.json", {"train": state.train_history, "val": state.val_history})
     _plot_losses(run_dir, state.train_history, state.val_history)
-    atomic_write_json(run_dir / "run.json", summary)
+    RunRecord(path=run_dir / RunRecord.FILE, **summary).save()
     print(json.dumps(summary["metrics"], indent=2))
     print(f"edgeqa finetune: adapter in {run_dir / 'adapter'}; export with: edgeqa export {run_dir}")
     return run_dir

@@ -5,11 +5,11 @@ from `--resume`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.provenance import RunRecord
 
 ADAPTER_FILE = "adapter_model.safetensors"
 
@@ -47,14 +47,13 @@ def load_init_adapter(model: Any, ref: str | Path) -> dict[str, Any]:
             )
     set_peft_model_state_dict(model, {name: weights[name] for name in expected})
     record: dict[str, Any] = {"adapter_sha256": sha256_file(folder / ADAPTER_FILE)}
-    run_json = folder.parent / "run.json"
-    if run_json.is_file():  # the earlier run's data and length: the new model's lineage
-        earlier = json.loads(run_json.read_text(encoding="utf-8"))
+    if RunRecord.exists(folder.parent):  # the earlier run's data and length: the new model's lineage
+        earlier = RunRecord.load(folder.parent)
         record["run"] = {
-            "sources": earlier.get("data", {}).get("sources"),
-            "made_unanswerable": earlier.get("data", {}).get("made_unanswerable"),
-            "train_questions": earlier.get("data", {}).get("train_questions"),
-            "metrics": earlier.get("metrics"),
-            "warm_start": earlier.get("data", {}).get("warm_start"),
+            "sources": earlier.data.get("sources"),
+            "made_unanswerable": earlier.data.get("made_unanswerable"),
+            "train_questions": earlier.data.get("train_questions"),
+            "metrics": earlier.metrics,
+            "warm_start": earlier.data.get("warm_start"),
         }
     return record

@@ -43,7 +43,8 @@ class LocalJudge:
     """
 
     def __init__(self, model: Path, n_ctx: int = 2048, n_threads: int = 2):
-        from edgeqa.runtime.engine import EngineConfig, QAEngine
+        from edgeqa.runtime.engine import QAEngine
+        from edgeqa.runtime.engine_config import EngineConfig
 
         self.name = model.stem
         self._engine = QAEngine(model, EngineConfig(n_ctx=n_ctx, n_threads=n_threads, parallel=1))

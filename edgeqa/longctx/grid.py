@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.runtime.engine import RopeSettings
+from edgeqa.runtime.engine_config import RopeSettings
 
 METHODS = ("none", "linear", "yarn", "ntk")
 NOT_EXPRESSIBLE = {

@@ -56,7 +56,8 @@ def resolve_settings(request: LongCtxRequest) -> list[GridSetting]:
 def check_text_length(request: LongCtxRequest) -> int:
     """Fail before the grid starts when the text cannot fill the longest context."""
     from edgeqa.longctx.probes import load_text
-    from edgeqa.runtime.engine import EngineConfig, QAEngine
+    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.runtime.engine_config import EngineConfig
 
     with QAEngine(request.model, EngineConfig(n_ctx=512, parallel=1)) as engine:
         count = len(engine.tokenize(load_text(request.text), special=False))

@@ -14,7 +14,8 @@ from edgeqa.isolation import child_main
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     from edgeqa.longctx.probes import load_text, passkey_prompt, passkeys
-    from edgeqa.runtime.engine import EngineConfig, QAEngine, RopeSettings
+    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.runtime.engine_config import EngineConfig, RopeSettings
 
     n_ctx = payload["n_ctx"]
     config = EngineConfig(

@@ -62,18 +62,16 @@ def discover_models(extra_dirs: Iterable[Path] = ()) -> list[Path]:
 
 def exported_sources(extra_dirs: Iterable[Path] = ()) -> dict[Path, str]:
     """GGUF path -> what it was exported from, read from the `*.manifest.json` files."""
-    import json
+    from edgeqa.provenance import ExportManifest
 
     sources: dict[Path, str] = {}
     for folder in (*DEFAULT_SEARCH_DIRS, *extra_dirs):
         for manifest_path in folder.rglob("*.manifest.json") if folder.is_dir() else ():
             try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-                source = manifest["source"]
-                label = Path(source["run"]).name if source.get("run") else Path(source["base"]["ref"]).name
-                for entry in manifest["files"]:
-                    sources[(manifest_path.parent / entry["file"]).resolve()] = label
-            except (OSError, ValueError, KeyError, TypeError):
+                manifest = ExportManifest.load(manifest_path)
+                for entry in manifest.files:
+                    sources[(manifest_path.parent / entry["file"]).resolve()] = manifest.source_label
+            except (EdgeQAError, KeyError, TypeError):
                 continue  # a foreign or damaged manifest is not ours to judge here
     return sources
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeqa.fileio import atomic_write_text
 from edgeqa.profiling.report import markdown as profile_table
 
 METRIC_KEYS = (("f1", "F1"), ("HasAns_f1", "HasAns F1"), ("NoAns_f1", "NoAns F1"))
+
+
+if TYPE_CHECKING:
+    from edgeqa.provenance import ExportManifest, RunRecord
 
 
 def _plot_accuracy(evals: dict[str, dict], path: Path) -> None:
@@ -98,27 +102,27 @@ def _comparisons(evals: dict[str, dict], profile: list[dict], roles: dict[str, s
 
 def write_pipeline_report(
     out_dir: Path,
-    run: dict[str, Any],
+    run: RunRecord,
     run_dir: Path,
     heldout_source: str,
     evals: dict[str, dict],
     roles: dict[str, str],
-    manifest: dict[str, Any],
+    manifest: ExportManifest,
     profile: list[dict],
     profile_dir: Path,
     system: dict[str, Any],
 ) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     _plot_accuracy(evals, out_dir / "accuracy.png")
-    _plot_sizes(manifest["files"], out_dir / "sizes.png")
+    _plot_sizes(manifest.files, out_dir / "sizes.png")
     for name, source in (("loss.png", run_dir / "loss.png"), ("latency.png", profile_dir / "latency.png")):
         if source.is_file():
             shutil.copy(source, out_dir / name)
     if (profile_dir / "throughput_rss.png").is_file():
         shutil.copy(profile_dir / "throughput_rss.png", out_dir / "throughput_rss.png")
-    metrics, data = run["metrics"], run["data"]
+    metrics, data = run.metrics, run.data
     questions = next(iter(evals.values()))["official"]["total"]
-    verification = manifest.get("verification", {}).get("hf_vs_f16", {})
+    verification = manifest.verification.get("hf_vs_f16", {})
     lines = [
         f"# edgeqa pipeline report: {run_dir.name}",
         "",
@@ -127,8 +131,8 @@ def write_pipeline_report(
         "",
         "## Training",
         "",
-        f"Base `{Path(run['base']['ref']).name}`, backend {run['backend']['name']}, "
-        f"{run['config']['method']} r{run['config']['lora_r']}/alpha{run['config']['lora_alpha']}; "
+        f"Base `{Path(run.base['ref']).name}`, backend {run.backend['name']}, "
+        f"{run.config['method']} r{run.config['lora_r']}/alpha{run.config['lora_alpha']}; "
         f"{data['train_questions']} training questions from {', '.join(data['train_articles'])}. "
         f"{metrics['steps']} steps in {metrics['train_seconds'] / 60:.1f} min "
         f"({metrics['tokens_per_second']} tokens/s); best validation loss {metrics['best_val_loss']:.3f}.",
@@ -153,7 +157,7 @@ def write_pipeline_report(
         *[
             f"| {f['file']} | {f['size_bytes'] / 2**20:.1f} | {f.get('perplexity', '-')} | "
             f"{f.get('perplexity_vs_reference', '-')} |"
-            for f in manifest["files"]
+            for f in manifest.files
         ],
         "",
         f"Merged HF model vs the reference GGUF: top-1 agreement {verification.get('top1_agreement', '-')} "

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.pipeline.settings import PipelineSettings
+from edgeqa.provenance import RunRecord
 
 
 def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progress: bool = True) -> Path:
@@ -42,11 +41,11 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
     run_dir, outcome = finetune_step(config, show_progress)
     step(1, "finetune", f"{outcome} -> {run_dir}")
     manifest, outcome = export_step(run_dir, settings, threads)
-    step(2, "export", f"{outcome} -> export/{manifest['name']}.manifest.json")
+    step(2, "export", f"{outcome} -> {manifest.path}")
 
-    files = {entry["quant"]: Path("export") / entry["file"] for entry in manifest["files"]}
-    run: dict[str, Any] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    base_gguf = Path(run["base"]["ref"])
+    files = {entry["quant"]: manifest.path.parent / entry["file"] for entry in manifest.files}
+    run = RunRecord.load(run_dir)
+    base_gguf = Path(run.base["ref"])
     models: dict[str, Path] = {}
     roles: dict[str, str] = {}
     if base_gguf.suffix == ".gguf":
@@ -54,7 +53,7 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
     for quant, path in files.items():
         label = f"fine-tuned {quant}"
         models[label] = path
-        roles[label] = "fine-tuned f16" if quant == manifest["fingerprint"]["out_type"] else "fine-tuned q"
+        roles[label] = "fine-tuned f16" if quant == manifest.fingerprint["out_type"] else "fine-tuned q"
     for reference in settings.references:
         path = resolve_model(reference)
         models[f"reference {reader_name(path) or path.stem}"] = path
@@ -63,7 +62,7 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
     evals = eval_step(models, examples, f"{run_dir.name} held-out", out_dir / "eval", settings, threads)
     step(3, "eval", f"{len(models)} models on {len(examples)} questions")
 
-    reference = files[manifest["fingerprint"]["out_type"]]
+    reference = files[manifest.fingerprint["out_type"]]
     profile = profile_step(
         models, reference if settings.transformers_baseline else None, out_dir / "profile", settings, threads
     )

@@ -42,7 +42,7 @@ class PipelineSettings:
             raise EdgeQAError(f"pipeline: decoding must be span or free, not {self.decoding!r}")
         if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
             raise EdgeQAError("pipeline: na_threshold must be a probability in [0, 1] or null")
-        from edgeqa.runtime.engine import NA_SCORES
+        from edgeqa.runtime.engine_config import NA_SCORES
 
         if self.na_score not in NA_SCORES:
             choices = ", ".join(NA_SCORES)

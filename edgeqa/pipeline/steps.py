@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig, config_to_dict
 from edgeqa.pipeline.settings import PipelineSettings
+from edgeqa.provenance import ExportManifest, RunRecord
 
 
 def finetune_step(config: FinetuneConfig, show_progress: bool) -> tuple[Path, str]:
@@ -26,7 +26,7 @@ def finetune_step(config: FinetuneConfig, show_progress: bool) -> tuple[Path, st
             raise EdgeQAError(
                 f"{run_dir}: holds a run with a different config; set another run_name or remove the folder"
             )
-        if (run_dir / "run.json").is_file():
+        if RunRecord.exists(run_dir):
             return run_dir, "up to date"
         run_finetune(config, resume_dir=run_dir, show_progress=show_progress)
         return run_dir, "resumed and finished"
@@ -34,7 +34,7 @@ def finetune_step(config: FinetuneConfig, show_progress: bool) -> tuple[Path, st
     return run_dir, "trained"
 
 
-def export_step(run_dir: Path, settings: PipelineSettings, threads: int) -> tuple[dict[str, Any], str]:
+def export_step(run_dir: Path, settings: PipelineSettings, threads: int) -> tuple[ExportManifest, str]:
     from edgeqa.export.run import ExportRequest, current_manifest, run_export
     from edgeqa.export.sources import resolve_source
 
@@ -59,13 +59,11 @@ def heldout_examples(run_dir: Path, settings: PipelineSettings):
     if heldout.is_file():
         examples, source = load_squad(heldout), "test articles held out from training"
     else:
-        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        if run["data"].get("format", "squad") != "squad":
-            raise EdgeQAError(
-                f"{run_dir}: trained on {run['data']['format']} records; the pipeline scores SQuAD"
-            )
-        val_articles = set(run["data"]["val_articles"])
-        data = load_squad(run["data"]["source"])
+        run = RunRecord.load(run_dir)
+        if run.data_format != "squad":
+            raise EdgeQAError(f"{run_dir}: trained on {run.data_format} records; the pipeline scores SQuAD")
+        val_articles = set(run.data["val_articles"])
+        data = load_squad(run.data["source"])
         examples = [e for e in data if e.title in val_articles]
         source = "validation articles (the split holds out no test article)"
     if not examples:
@@ -76,7 +74,7 @@ def heldout_examples(run_dir: Path, settings: PipelineSettings):
 def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, settings, threads) -> dict:
     """Metrics per model label, all on the same questions; a finished evaluation is only rescored."""
     from edgeqa.evaluation.runner import EvalRequest, run_eval
-    from edgeqa.runtime.engine import EngineConfig
+    from edgeqa.runtime.engine_config import EngineConfig
 
     results = {}
     policy = settings.answer_policy()

@@ -32,7 +32,7 @@ Answerer = Callable[[str, str], TimedAnswer]  # (context, question) -> the timed
 
 
 def llama_cpp_answerer(engine) -> Answerer:
-    from edgeqa.runtime.engine import StreamTimings
+    from edgeqa.runtime.engine_config import StreamTimings
 
     def answer(context: str, question: str) -> TimedAnswer:
         started = time.perf_counter()

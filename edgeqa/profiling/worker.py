@@ -16,7 +16,8 @@ from edgeqa.profiling.spec import ProfileSpec
 
 
 def _load_llama_cpp(spec: ProfileSpec) -> tuple[Answerer, Any]:
-    from edgeqa.runtime.engine import EngineConfig, QAEngine
+    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.runtime.engine_config import EngineConfig
 
     config = EngineConfig(
         n_ctx=spec.n_ctx,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeqa.command_args import option, usable_cores
-from edgeqa.runtime.engine import EngineConfig
+from edgeqa.runtime.engine_config import EngineConfig
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.answer_policy import AnswerPolicy, AnswerStyle
 from edgeqa.evaluation.calibration import calibration_path
-from edgeqa.runtime.engine import EngineConfig
+from edgeqa.runtime.engine_config import EngineConfig
 
 
 def _value(threshold: str, model, span: bool = True, score: str = "abstention"):

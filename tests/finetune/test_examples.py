@@ -36,7 +36,8 @@ def test_training_prompt_equals_the_llama_cpp_prompt(
 ):
     """No train/eval drift: the tokens trained on are the tokens llama.cpp is given at eval, in
     the layout the GGUF says the model was trained with."""
-    from edgeqa.runtime.engine import EngineConfig, QAEngine
+    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.runtime.engine_config import EngineConfig
 
     example = load_squad(squad_tiny)[0]
     encoded = encode_example(tokenizer, example, layout)

@@ -11,7 +11,8 @@ import pytest
 
 from edgeqa.data.squad import load_squad
 from edgeqa.prompts import ABSTAIN, qa_messages
-from edgeqa.runtime.engine import EngineConfig, QAEngine, StreamTimings
+from edgeqa.runtime.engine import QAEngine
+from edgeqa.runtime.engine_config import EngineConfig, StreamTimings
 
 CONFIG = EngineConfig(n_ctx=4096, parallel=8, max_answer_tokens=24)
 
@@ -153,7 +154,7 @@ def test_window_nll_equals_the_log_softmax_of_full_logits(f16_engine, paragraph_
 
 
 def test_rope_settings_change_the_model_only_when_asked(embedded_f16, paragraph_prompts):
-    from edgeqa.runtime.engine import RopeSettings
+    from edgeqa.runtime.engine_config import RopeSettings
 
     tokens = list(paragraph_prompts[0])[:64]
 
