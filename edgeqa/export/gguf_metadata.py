@@ -1,4 +1,5 @@
-"""Add string keys to a finished GGUF: llama.cpp's converter writes only the keys it knows.
+"""Writing GGUFs whole: add string keys to a finished one (llama.cpp's converter writes only the
+keys it knows), and finish a new one under a temporary name.
 
 Why: a fine-tuned model must be asked the way it learnt (`edgeqa.prompt_layout`). Carried in the
 file itself, that reaches eval, the demo and the profiler even for a copied GGUF, and the
@@ -53,3 +54,19 @@ def add_string_metadata(path: Path, values: dict[str, str]) -> None:
         raise
     del reader  # release its memory map before the file is replaced
     os.replace(temporary, path)
+
+
+def finish_gguf(writer, temporary: Path, target: Path) -> Path:
+    """Write `writer`'s header, keys and tensors to `temporary`, then rename it to `target`; a
+    failure leaves neither a partial file nor the temporary one."""
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+    except BaseException:
+        writer.close()
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, target)
+    return target

@@ -21,27 +21,22 @@ from typing import Any
 import numpy as np
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.export.gguf_metadata import finish_gguf
+from edgeqa.export.lora_gguf import MODULE_TO_GGUF
 
 # Types llama.cpp cannot make well without a matrix: it refuses most of them outright.
 NEEDS_IMATRIX = frozenset({"iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "q2_k_s"})
 
-_PROJECTIONS = {
-    "self_attn.q_proj": "attn_q",
-    "self_attn.k_proj": "attn_k",
-    "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output",
-    "mlp.gate_proj": "ffn_gate",
-    "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
-}
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.(" + "|".join(re.escape(k) for k in _PROJECTIONS) + r")$")
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)$")
 
 
 def gguf_tensor_name(module_name: str) -> str | None:
     """The GGUF weight a Llama linear module becomes (`model.layers.3.mlp.up_proj` ->
     `blk.3.ffn_up.weight`); None for modules llama.cpp's imatrix does not collect either."""
     match = _LAYER.search(module_name)
-    return f"blk.{match[1]}.{_PROJECTIONS[match[2]]}.weight" if match else None
+    if match is None or match[2] not in MODULE_TO_GGUF:
+        return None
+    return f"blk.{match[1]}.{MODULE_TO_GGUF[match[2]]}.weight"
 
 
 @dataclass
@@ -110,8 +105,6 @@ def compute_imatrix(
 
 def write_imatrix_gguf(matrix: ImportanceMatrix, path: Path) -> Path:
     """Write `matrix` in llama.cpp's GGUF imatrix format (temporary name, then renamed)."""
-    import os
-
     import gguf
 
     temporary = path.with_name(f".{path.name}.partial")
@@ -124,12 +117,7 @@ def write_imatrix_gguf(matrix: ImportanceMatrix, path: Path) -> Path:
     for name in sorted(matrix.sums):
         writer.add_tensor(f"{name}.in_sum2", matrix.sums[name].astype(np.float32).reshape(1, -1))
         writer.add_tensor(f"{name}.counts", np.array([[matrix.counts[name]]], dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    os.replace(temporary, path)
-    return path
+    return finish_gguf(writer, temporary, path)
 
 
 def read_imatrix(path: Path) -> ImportanceMatrix:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.export.gguf_metadata import finish_gguf
 from edgeqa.models.gguf_info import LORA_BASE_KEY
 from edgeqa.prompts import PROMPT_LAYOUT_KEY
 
@@ -84,9 +84,4 @@ def write_lora_gguf(
         count += 1
     if count == 0:
         raise EdgeQAError(f"{adapter_dir}: the adapter holds no LoRA tensors")
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    os.replace(writer_path, target)
-    return target
+    return finish_gguf(writer, writer_path, target)
