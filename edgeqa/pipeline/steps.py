@@ -108,7 +108,9 @@ def profile_step(models: dict[str, Path], transformers_model: Path | None, out_d
         "repeats": settings.profile_repeats,
         "max_answer_tokens": settings.max_answer_tokens,
     }
-    specs = [ProfileSpec("llama.cpp", str(path), **common) for path in models.values()]
+    policy = settings.answer_policy()
+    answers = {"decoding": policy.decoding, "na_score": policy.na_score, "na_threshold": policy.na_threshold}
+    specs = [ProfileSpec("llama.cpp", str(path), **common, **answers) for path in models.values()]
     if transformers_model is not None:
         specs.append(ProfileSpec("transformers", str(transformers_model), dtype="fp32", **common))
 

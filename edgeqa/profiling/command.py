@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgeqa.command_args import option, usable_cores
 from edgeqa.errors import EdgeQAError
+from edgeqa.evaluation.answer_policy import AnswerPolicy
 
 DESCRIPTION = (
     "Answer real SQuAD questions one at a time, each as a cold request, and measure what a user "
@@ -35,7 +36,7 @@ def int_list(option_name: str, text: str) -> list[int]:
 
 
 @dataclass(frozen=True)
-class ProfileArgs:
+class ProfileArgs(AnswerPolicy):
     model: tuple[str, ...] = option((), metavar="GGUF")
     """GGUF file or model name (repeatable; default: the embedded model)"""
     threads: str = option(factory=lambda: str(usable_cores()), metavar="N[,N...]")
@@ -99,8 +100,9 @@ def profile_specs(args: ProfileArgs) -> list:
         "max_answer_tokens": args.max_answer_tokens,
         "n_ctx": args.n_ctx,
     }
+    policy = {"decoding": args.decoding, "na_score": args.na_score, "na_threshold": args.na_threshold}
     specs = [
-        ProfileSpec("llama.cpp", str(model), t, mmap=m, **common)
+        ProfileSpec("llama.cpp", str(model), t, mmap=m, **common, **policy)
         for model in models
         for m in mmaps
         for t in threads

@@ -39,7 +39,7 @@ def llama_cpp_answerer(engine) -> Answerer:
         prompt = engine.qa_prompt(context, question)
         tokenize_s = time.perf_counter() - started
         timings = StreamTimings()
-        text = "".join(engine.stream(prompt, timings, reuse_prefix=False))
+        text = "".join(engine.stream(prompt, timings, reuse_prefix=False, context=context))
         return TimedAnswer(
             latency_s=time.perf_counter() - started,
             ttft_s=tokenize_s + timings.first_token_s,

@@ -28,6 +28,9 @@ class ProfileSpec:
     n_ctx: int = 4096
     mmap: bool = True
     dtype: str = "fp32"  # transformers only
+    decoding: str = "span"  # llama.cpp only: the answer policy, as eval's --decoding ...
+    na_score: str = "abstention"  # ... --na-score ...
+    na_threshold: str = "auto"  # ... and --na-threshold
 
     @property
     def label(self) -> str:

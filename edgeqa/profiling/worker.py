@@ -16,17 +16,21 @@ from edgeqa.profiling.spec import ProfileSpec
 
 
 def _load_llama_cpp(spec: ProfileSpec) -> tuple[Answerer, Any]:
+    from pathlib import Path
+
+    from edgeqa.evaluation.answer_policy import AnswerPolicy
     from edgeqa.runtime.engine import QAEngine
     from edgeqa.runtime.engine_config import EngineConfig
 
-    config = EngineConfig(
+    base = EngineConfig(
         n_ctx=spec.n_ctx,
         n_threads=spec.threads,
         parallel=1,
         max_answer_tokens=spec.max_answer_tokens,
         use_mmap=spec.mmap,
     )
-    engine = QAEngine(spec.model, config)
+    policy = AnswerPolicy(decoding=spec.decoding, na_score=spec.na_score, na_threshold=spec.na_threshold)
+    engine = QAEngine(spec.model, policy.apply(base, Path(spec.model))[0])
     return llama_cpp_answerer(engine), engine
 
 
