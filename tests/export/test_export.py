@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from edgeqa.export.imatrix import read_imatrix
 from edgeqa.models.gguf_info import read_gguf_info
 from tests.helpers import run_cli, run_in_process, tiny_config
 
@@ -45,6 +46,15 @@ def test_export_run_folder_to_f16_and_q8_0(exported, tiny_run):
     assert check["top1_agreement"] >= 0.75 and check["max_logit_diff"] < 0.5
     assert manifest["source"]["adapter"].endswith("adapter")
     assert (out / "tiny.Modelfile").read_text().startswith("FROM ./tiny-Q4_0.gguf")
+    imatrix = manifest["imatrix"]  # the default: a matrix from the run's own training questions
+    assert imatrix["source"] == "auto" and imatrix["dataset"] == "training questions of tiny"
+    assert read_imatrix(out / imatrix["file"]).tokens == imatrix["tokens"] > 0
+    for entry in manifest["files"]:
+        if entry["quant"] != "f16":
+            kl = entry["kl_divergence"]
+            assert kl["mean"] >= 0 and kl["p99"] >= kl["median"] and 0 < kl["top1_agreement"] <= 1
+            assert entry["quantized_with"]["imatrix"] == "auto:8192"
+    assert manifest["verification"]["kl_tokens"] > 0
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
     again = run_cli("export", str(tiny_run), "--quant", "q8_0,q4_0", "--out", str(out), "--no-verify")
@@ -78,6 +88,9 @@ def test_export_bad_input(tmp_path, tiny_run, tiny_llama_dir, capsys):
         (["export", str(tiny_run), "--quant", "q4_z"], "unknown type 'q4_z'"),
         (["export", "--base", str(tiny_llama_dir), "--adapter", str(tmp_path)], "not a PEFT adapter folder"),
         (["export"], "needs a run folder"),
+        (["export", str(tiny_run), "--quant", "iq2_xs", "--imatrix", "none"], "needs an importance matrix"),
+        (["export", str(tiny_run), "--imatrix", str(tmp_path / "no.imatrix")], "no such file"),
+        (["export", str(tiny_run), "--tensor-type", "attn_v"], "expected PATTERN=TYPE"),
         (
             ["export", "--base", "embedded", "--adapter", str(tiny_run / "adapter")],
             "adapter does not fit base",
