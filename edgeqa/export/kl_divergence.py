@@ -79,14 +79,14 @@ def compare(
     config = EngineConfig(n_ctx=window, n_threads=threads, parallel=1)
     kl: dict[Path, list[np.ndarray]] = {path: [] for path in candidates}
     agree = dict.fromkeys(candidates, 0)
-    nll = dict.fromkeys([reference, *candidates], 0.0)
+    nll, ref_nll = dict.fromkeys(candidates, 0.0), 0.0  # the reference may be a candidate too
     with contextlib.ExitStack() as stack:
         engines = {path: stack.enter_context(QAEngine(path, config)) for path in [reference, *candidates]}
         for text in tqdm(windows, desc="KL divergence", unit="window", disable=not show_progress):
             targets = np.array(text[first + 1 :])
             rows = np.arange(len(targets))
             ref = _log_softmax(engines[reference].sequence_logits(text, first)[:-1])
-            nll[reference] -= ref[rows, targets].sum(dtype=np.float64)
+            ref_nll -= ref[rows, targets].sum(dtype=np.float64)
             ref_probs = np.exp(ref)
             for path in candidates:
                 own = _log_softmax(engines[path].sequence_logits(text, first)[:-1])
@@ -94,7 +94,7 @@ def compare(
                 agree[path] += int((own.argmax(axis=1) == ref.argmax(axis=1)).sum())
                 nll[path] -= own[rows, targets].sum(dtype=np.float64)
     count = len(windows) * (window - first - 1)
-    ref_ppl = float(np.exp(nll[reference] / count))
+    ref_ppl = float(np.exp(ref_nll / count))
     drifts = {}
     for path in candidates:
         values = np.maximum(np.concatenate(kl[path]), 0.0)  # rounding can dip a hair below zero
