@@ -44,21 +44,18 @@ def add_string_metadata(path: Path, values: dict[str, str]) -> None:
             writer.add_tensor(
                 tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type
             )
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
     except BaseException:
         writer.close()
         temporary.unlink(missing_ok=True)
         raise
+    write_gguf(writer, temporary)
     del reader  # release its memory map before the file is replaced
     os.replace(temporary, path)
 
 
-def finish_gguf(writer, temporary: Path, target: Path) -> Path:
-    """Write `writer`'s header, keys and tensors to `temporary`, then rename it to `target`; a
-    failure leaves neither a partial file nor the temporary one."""
+def write_gguf(writer, temporary: Path) -> None:
+    """Write `writer`'s header, keys and tensors to its file `temporary`; a failure removes it.
+    The caller renames it into place once whole."""
     try:
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
@@ -68,5 +65,10 @@ def finish_gguf(writer, temporary: Path, target: Path) -> Path:
         writer.close()
         temporary.unlink(missing_ok=True)
         raise
+
+
+def finish_gguf(writer, temporary: Path, target: Path) -> Path:
+    """`write_gguf`, then the rename to `target`."""
+    write_gguf(writer, temporary)
     os.replace(temporary, target)
     return target
