@@ -19,6 +19,8 @@ import itertools
 import os
 from typing import Any, TypeVar
 
+from edgeqa.errors import EdgeQAError
+
 T = TypeVar("T")
 
 
@@ -43,6 +45,19 @@ def option(
 def usable_cores() -> int:
     """The default thread count: the cores this process may run on."""
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def int_list(option_name: str, text: str) -> list[int]:
+    """`1,2,4` as [1, 2, 4]; anything else is one line naming the option."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise EdgeQAError(
+            f"{option_name}: expected comma-separated positive integers such as 1,2, got {text!r}"
+        )
+    return list(dict.fromkeys(values))
 
 
 @functools.cache

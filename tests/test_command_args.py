@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from edgeqa.command_args import add_arguments, field_docs, from_namespace, option
+from edgeqa.command_args import add_arguments, field_docs, from_namespace, int_list, option
+from edgeqa.errors import EdgeQAError
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,13 @@ def test_bad_values_are_argparse_errors(capsys):
     with pytest.raises(SystemExit):
         _parse("--limit", "many")
     assert "invalid choice: 'medium'" in capsys.readouterr().err
+
+
+def test_int_list_keeps_order_and_drops_repeats():
+    assert int_list("--threads", "2,1,2") == [2, 1]
+
+
+@pytest.mark.parametrize("text", ["", "1,x", "0,2", "-1"])
+def test_int_list_refuses_names_the_option(text):
+    with pytest.raises(EdgeQAError, match="--ctx: expected comma-separated positive integers"):
+        int_list("--ctx", text)

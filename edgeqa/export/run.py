@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,10 @@ class ExportRequest:
     kl_data: Path | None = None
     overrides: TypeOverrides = field(default_factory=TypeOverrides)
 
+    @cached_property
     def recipe(self) -> dict[str, Any]:
-        """What a quantized file depends on beyond its source: kept files must match it."""
+        """What a quantized file depends on beyond its source: kept files must match it.
+        Cached: an --imatrix file is hashed once per request, not once per look."""
         if self.imatrix in ("auto", "none"):
             matrix = self.imatrix if self.imatrix == "none" else f"auto:{self.imatrix_tokens}"
         else:
@@ -91,7 +94,7 @@ def current_manifest(request: ExportRequest) -> ExportManifest | None:
     """The manifest of an earlier export that already holds every requested file, verified
     if verification is asked for; None when anything would have to be redone."""
     manifest_path = request.out_dir / f"{request.source.name}.manifest.json"
-    kept = _previous_files(manifest_path, _fingerprint(request), request.recipe())
+    kept = _previous_files(manifest_path, _fingerprint(request), request.recipe)
     if not kept or not {request.out_type, *request.quants} <= set(kept):
         return None
     manifest = ExportManifest.load(manifest_path)
@@ -253,7 +256,7 @@ def run_export(request: ExportRequest) -> ExportManifest:
     out_dir, name = request.out_dir, request.source.name
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / f"{name}.manifest.json"
-    fingerprint, recipe = _fingerprint(request), request.recipe()
+    fingerprint, recipe = _fingerprint(request), request.recipe
     kept = _previous_files(manifest_path, fingerprint, recipe)
     started = time.perf_counter()
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option, usable_cores
+from edgeqa.command_args import int_list, option, usable_cores
 from edgeqa.errors import EdgeQAError
-from edgeqa.profiling.command import int_list
 
 DESCRIPTION = (
     "For each RoPE setting of the grid (none, linear, yarn, ntk with a factor, or llama.cpp's raw "

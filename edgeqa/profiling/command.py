@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option, usable_cores
+from edgeqa.command_args import int_list, option, usable_cores
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.answer_policy import AnswerPolicy
 
@@ -20,19 +20,6 @@ EPILOG = (
     "example: edgeqa profile --model export/smollm2-squad-Q4_K_M.gguf --threads 1,2 "
     "--transformers embedded --out runs/profile"
 )
-
-
-def int_list(option_name: str, text: str) -> list[int]:
-    """`1,2,4` as [1, 2, 4]; anything else is one line naming the option."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise EdgeQAError(
-            f"{option_name}: expected comma-separated positive integers such as 1,2, got {text!r}"
-        )
-    return list(dict.fromkeys(values))
 
 
 @dataclass(frozen=True)
