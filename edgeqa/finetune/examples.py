@@ -121,6 +121,23 @@ def encode_conversation(tokenizer, conversation: Conversation) -> TrainingExampl
     return TrainingExample(input_ids=ids, labels=labels)
 
 
+def _encode_one(tokenizer, example: QAExample | Conversation, layout: str) -> TrainingExample:
+    if isinstance(example, Conversation):
+        return encode_conversation(tokenizer, example)
+    return encode_example(tokenizer, example, layout)
+
+
+def encode_fitting(
+    tokenizer,
+    examples: Sequence[QAExample | Conversation],
+    max_length: int,
+    layout: str = DEFAULT_PROMPT_LAYOUT,
+) -> list[tuple[QAExample | Conversation, TrainingExample]]:
+    """Each example beside its encoding, those longer than max_length left out."""
+    pairs = [(e, _encode_one(tokenizer, e, layout)) for e in examples]
+    return [(source, encoded) for source, encoded in pairs if len(encoded.input_ids) <= max_length]
+
+
 def encode_examples(
     tokenizer,
     examples: Sequence[QAExample | Conversation],
@@ -128,11 +145,5 @@ def encode_examples(
     layout: str = DEFAULT_PROMPT_LAYOUT,
 ) -> tuple[list[TrainingExample], int]:
     """(encoded examples that fit max_length, how many were left out for length)."""
-    encoded = [
-        encode_conversation(tokenizer, e)
-        if isinstance(e, Conversation)
-        else encode_example(tokenizer, e, layout)
-        for e in examples
-    ]
-    kept = [e for e in encoded if len(e.input_ids) <= max_length]
-    return kept, len(encoded) - len(kept)
+    kept = [encoded for _, encoded in encode_fitting(tokenizer, examples, max_length, layout)]
+    return kept, len(examples) - len(kept)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgeqa.data.squad import QAExample
-from edgeqa.finetune.examples import IGNORE_INDEX, TrainingExample, encode_example
+from edgeqa.finetune.examples import IGNORE_INDEX, TrainingExample, encode_fitting
 from edgeqa.sequences import common_prefix_length
 
 
@@ -45,18 +45,29 @@ def pack_by_context(
     examples: Sequence[TrainingExample], contexts: Sequence[str], max_length: int
 ) -> list[TrainingExample]:
     """Packs of the examples that share a paragraph (`contexts[i]` is example i's), each at most
-    `max_length` tokens; a paragraph with more questions than fit is split over several packs."""
+    `max_length` tokens; a paragraph with more questions than fit is split over several packs.
+    A pack's length is kept as it grows (sum of lengths less the shared prefix each repeats), so
+    packing is linear in the questions of a paragraph."""
     groups: dict[str, list[TrainingExample]] = {}
     for example, context in zip(examples, contexts, strict=True):
         groups.setdefault(context, []).append(example)
     packs: list[TrainingExample] = []
     for group in groups.values():
         current: list[TrainingExample] = []
+        total = shared = 0
         for example in group:
-            if current and len(pack([*current, example]).input_ids) > max_length:
-                packs.append(pack(current))
-                current = []
+            if current:
+                common = common_prefix_length([current[0].input_ids, example.input_ids])
+                narrowed = min(shared, common, _prompt_length(example))
+                if total + len(example.input_ids) - len(current) * narrowed > max_length:
+                    packs.append(pack(current))
+                    current = []
+                else:
+                    shared = narrowed
+            if not current:
+                total, shared = 0, _prompt_length(example)
             current.append(example)
+            total += len(example.input_ids)
         packs.append(pack(current))
     return packs
 
@@ -65,11 +76,6 @@ def encode_packed(
     tokenizer, examples: Sequence[QAExample], max_length: int, layout: str
 ) -> tuple[list[TrainingExample], int, int]:
     """(packs, questions packed, questions left out for length) of SQuAD examples."""
-    kept: list[TrainingExample] = []
-    contexts: list[str] = []
-    for example in examples:
-        encoded = encode_example(tokenizer, example, layout)
-        if len(encoded.input_ids) <= max_length:
-            kept.append(encoded)
-            contexts.append(example.context)
-    return pack_by_context(kept, contexts, max_length), len(kept), len(examples) - len(kept)
+    fitting = encode_fitting(tokenizer, examples, max_length, layout)
+    packs = pack_by_context([encoded for _, encoded in fitting], [e.context for e, _ in fitting], max_length)
+    return packs, len(fitting), len(examples) - len(fitting)

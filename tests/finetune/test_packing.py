@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from edgeqa.data.squad import load_squad
+from edgeqa.finetune.examples import IGNORE_INDEX, TrainingExample
 from tests.conftest import ASSETS
 
 
@@ -26,7 +27,7 @@ def paragraph():
 
 
 def test_packs_share_the_prefix_and_keep_every_answer(model_and_tokenizer, paragraph):
-    from edgeqa.finetune.examples import IGNORE_INDEX, encode_example
+    from edgeqa.finetune.examples import encode_example
     from edgeqa.finetune.packing import encode_packed
 
     _, tokenizer = model_and_tokenizer
@@ -71,3 +72,25 @@ def test_packed_loss_equals_the_loss_of_the_questions_alone(model_and_tokenizer,
         alone_loss, alone_weight = answer_loss_sum(model, collate(singles, 0), decision_weight=3.0)
     assert packed_weight == alone_weight == sum(weighted_target_tokens(p, 3.0) for p in packs)
     assert float(packed_loss) == pytest.approx(float(alone_loss), rel=1e-4)
+
+
+def _example(prefix: list[int], own: int, answer: int) -> TrainingExample:
+    ids = prefix + list(range(1000 + own, 1000 + own + answer + 3))
+    return TrainingExample(ids, [IGNORE_INDEX] * (len(ids) - answer) + ids[-answer:])
+
+
+@pytest.mark.parametrize("limit", range(20, 80, 7))
+def test_every_pack_is_as_full_as_the_limit_allows(limit):
+    """The running length matches the real pack: each pack fits, and the next question of its
+    paragraph would not have fitted."""
+    from edgeqa.finetune.packing import pack, pack_by_context
+
+    shared = list(range(12))
+    group = [_example(shared[: 12 - (i % 3)], 10 * i, 2 + i % 4) for i in range(9)]
+    packs = pack_by_context(group, ["p"] * len(group), limit)
+    assert all(len(p.input_ids) <= limit for p in packs)
+    assert sum(p.questions for p in packs) == len(group)
+    start = 0
+    for packed in packs[:-1]:
+        start += packed.questions
+        assert len(pack(group[start - packed.questions : start + 1]).input_ids) > limit
