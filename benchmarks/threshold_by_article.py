@@ -13,6 +13,7 @@ abstention forbidden, so one run gives every threshold's decision, as benchmarks
 
 usage: python benchmarks/threshold_by_article.py DATA.json RUN_DIR [--stem NAME]
        [--made-threshold T]  (also score the threshold calibrated on made unanswerables)
+       [--same-questions-as OTHER_RUN_DIR]  (only the questions both runs answered)
 writes: benchmarks/results/<stem>.json and .md
 """
 
@@ -50,10 +51,17 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path, help="an `edgeqa eval --na-threshold 1` output folder")
     parser.add_argument("--stem", default="threshold_by_article")
     parser.add_argument("--made-threshold", type=float, help="the threshold calibrated on made unanswerables")
+    parser.add_argument(
+        "--same-questions-as", type=Path, help="score only the questions this eval folder answered"
+    )
     args = parser.parse_args()
 
     predictions = json.loads((args.run_dir / "predictions.json").read_text())
     na_probs = json.loads((args.run_dir / "na_prob.json").read_text())
+    if args.same_questions_as:
+        other = json.loads((args.same_questions_as / "predictions.json").read_text())
+        predictions = {q: p for q, p in predictions.items() if q in other}
+        na_probs = {q: na_probs[q] for q in predictions}
     examples = [e for e in load_squad(args.data) if e.qid in predictions]
     golds = {e.qid: GoldQuestion(e.qid, e.answers) for e in examples}
     articles: dict[str, list[str]] = {}
