@@ -29,14 +29,11 @@ from _report import write_results
 from edgeqa.data.squad import load_squad
 from edgeqa.evaluation.squad_metrics import (
     GoldQuestion,
+    abstain_above,
     always_abstain_baseline,
     evaluate,
     no_answer_auc,
 )
-
-
-def _decide(predictions: dict[str, str], na_probs: dict[str, float], threshold: float) -> dict[str, str]:
-    return {q: "" if na_probs[q] > threshold else p for q, p in predictions.items()}
 
 
 def _summary(golds: list[GoldQuestion], predictions: dict[str, str], na_probs: dict[str, float]) -> dict:
@@ -74,7 +71,7 @@ def main() -> None:
         others = [golds[q] for t, qids in articles.items() if t != title for q in qids]
         others_predictions = {g.qid: predictions[g.qid] for g in others}
         thresholds[title] = evaluate(others, others_predictions, na_probs)["best_f1_thresh"]
-        decided.update(_decide({q: predictions[q] for q in held_out}, na_probs, thresholds[title]))
+        decided.update(abstain_above({q: predictions[q] for q in held_out}, na_probs, thresholds[title]))
 
     all_golds = list(golds.values())
     result = {
@@ -90,7 +87,7 @@ def main() -> None:
         "thresholds_by_article": {t: round(v, 4) for t, v in thresholds.items()},
     }
     if args.made_threshold is not None:
-        made = _decide(predictions, na_probs, args.made_threshold)
+        made = abstain_above(predictions, na_probs, args.made_threshold)
         result["made_unanswerables_threshold"] = {
             "threshold": args.made_threshold,
             **_summary(all_golds, made, na_probs),

@@ -89,6 +89,14 @@ def apply_no_answer_threshold(
     }
 
 
+def abstain_above(
+    predictions: Mapping[str, str], na_probs: Mapping[str, float], threshold: float
+) -> dict[str, str]:
+    """The predictions with an abstention ("") wherever the no-answer probability exceeds the
+    threshold: what `edgeqa eval --na-threshold T` decides, from a run that never abstained."""
+    return {qid: "" if na_probs[qid] > threshold else answer for qid, answer in predictions.items()}
+
+
 def _mean_percent(scores: Mapping[str, float], qids: Sequence[str]) -> float:
     return 100.0 * sum(scores[q] for q in qids) / len(qids)
 

@@ -4,6 +4,7 @@ import pytest
 
 from edgeqa.evaluation.squad_metrics import (
     GoldQuestion,
+    abstain_above,
     always_abstain_baseline,
     compute_exact,
     compute_f1,
@@ -117,3 +118,10 @@ def test_no_answer_auc_is_the_share_of_correctly_ordered_pairs():
         if a.has_answer
     ]
     assert no_answer_auc(golds, probs) == pytest.approx(sum(pairs) / len(pairs))
+
+
+def test_abstain_above_empties_only_answers_over_the_threshold():
+    predictions = {"a": "Paris", "b": "1066", "c": ""}
+    na_probs = {"a": 0.2, "b": 0.6, "c": 0.9}
+    assert abstain_above(predictions, na_probs, 0.5) == {"a": "Paris", "b": "", "c": ""}
+    assert abstain_above(predictions, na_probs, 0.6) == {"a": "Paris", "b": "1066", "c": ""}
