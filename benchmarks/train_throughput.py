@@ -8,8 +8,9 @@ loss curves must match), with length-grouped batches (less padding), with shared
 (a paragraph's questions in one sequence; compare questions/s, since a pack reads the paragraph
 once), and under bf16 autocast.
 
-usage: python benchmarks/train_throughput.py [--steps 12] [--batch-size 4]
-writes: benchmarks/results/train_throughput.json and .md
+usage: python benchmarks/train_throughput.py [--steps 12] [--batch-size 4] [--runs grouped packed]
+       [--stem train_throughput]
+writes: benchmarks/results/<stem>.json and .md
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from _report import write_results
@@ -123,10 +126,62 @@ def edgeqa_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float,
     return tokens / elapsed, questions / elapsed, losses
 
 
+RUNS = ("plain", "fp32", "grouped", "packed", "bf16")
+
+
+def measure(name: str, config: FinetuneConfig, examples, packs, steps: int) -> dict[str, Any]:
+    """One run's numbers, keyed by its name; `config` is the plain script's settings."""
+    if name == "plain":
+        tps, losses = plain_trainer(config, examples, steps)
+        return {"tokens_per_s": tps, "losses": losses}
+    grouped = replace(config, group_by_length=True)
+    variants = {
+        "fp32": (config, examples),  # the plain script's very micro-batches
+        "grouped": (grouped, examples),
+        # packs hold ~5 questions each: fewer of them per micro-batch keeps the tokens per step alike
+        "packed": (replace(grouped, pack_questions=True, batch_size=max(1, config.batch_size // 2)), packs),
+        "bf16": (replace(config, dtype="bf16"), examples),
+    }
+    tps, qps, losses = edgeqa_trainer(*variants[name], steps)
+    return {"tokens_per_s": tps, "questions_per_s": qps, "losses": losses}
+
+
+def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each run's rates and losses, and the ratios between the runs that were measured."""
+    result: dict[str, Any] = {}
+    for name, run in runs.items():
+        result[f"{name}_tokens_per_s"] = round(run["tokens_per_s"], 1)
+        if "questions_per_s" in run:
+            result[f"{name}_questions_per_s"] = round(run["questions_per_s"], 2)
+    if "plain" in runs:
+        for name in runs.keys() - {"plain"}:
+            result[f"{name}_over_plain_tokens_per_s"] = round(
+                runs[name]["tokens_per_s"] / runs["plain"]["tokens_per_s"], 2
+            )
+    if {"plain", "fp32"} <= runs.keys():
+        pairs = zip(runs["plain"]["losses"], runs["fp32"]["losses"], strict=True)
+        result["max_loss_difference_same_batches"] = round(max(abs(a - b) for a, b in pairs), 4)
+    if {"grouped", "packed"} <= runs.keys():
+        result["packed_over_grouped_questions_per_s"] = round(
+            runs["packed"]["questions_per_s"] / runs["grouped"]["questions_per_s"], 2
+        )
+    for name, run in runs.items():
+        result[f"{name}_losses"] = [round(x, 4) for x in run["losses"]]
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        choices=RUNS,
+        default=list(RUNS),
+        help="which runs to measure (default: all; bf16 is very slow on CPUs without native bf16)",
+    )
+    parser.add_argument("--stem", default="train_throughput", help="results/<stem>.json and .md")
     args = parser.parse_args()
     config = FinetuneConfig(
         base="embedded",
@@ -138,7 +193,7 @@ def main() -> None:
         learning_rate=2e-4,
         lora_dropout=0.0,
         max_steps=args.steps + WARMUP_STEPS,
-        group_by_length=False,  # the plain script's batch order; the grouped run below turns it on
+        group_by_length=False,  # the plain script's batch order; the grouped run turns it on
     )
     torch.manual_seed(0)
     tokenizer_model, tokenizer = build_hf(config, resolve_base(config.base))
@@ -146,45 +201,16 @@ def main() -> None:
     questions = load_squad(BUNDLED_SAMPLE)
     examples, _ = encode_examples(tokenizer, questions, config.max_length)
     packs, _, _ = encode_packed(tokenizer, questions, config.max_length, config.prompt_layout)
-
-    plain_tps, plain_losses = plain_trainer(config, examples, args.steps)
-    ours_fp32_tps, _, ours_fp32_losses = edgeqa_trainer(config, examples, args.steps)
-    grouped = FinetuneConfig(**{**config.__dict__, "group_by_length": True})
-    grouped_tps, grouped_qps, grouped_losses = edgeqa_trainer(grouped, examples, args.steps)
-    # packs hold ~5 questions each: fewer of them per micro-batch keeps the tokens per step alike
-    packed = FinetuneConfig(
-        **{**grouped.__dict__, "pack_questions": True, "batch_size": max(1, args.batch_size // 2)}
-    )
-    packed_tps, packed_qps, packed_losses = edgeqa_trainer(packed, packs, args.steps)
-    bf16 = FinetuneConfig(**{**config.__dict__, "dtype": "bf16"})
-    ours_bf16_tps, _, ours_bf16_losses = edgeqa_trainer(bf16, examples, args.steps)
+    runs = {name: measure(name, config, examples, packs, args.steps) for name in RUNS if name in args.runs}
     result = {
         "model": "SmolLM2-135M-Instruct (embedded GGUF, dequantized)",
         "steps_measured": args.steps,
         "batch_size": args.batch_size,
         "threads": torch.get_num_threads(),
-        "plain_trainer_tokens_per_s": round(plain_tps, 1),
-        "edgeqa_fp32_tokens_per_s": round(ours_fp32_tps, 1),
-        "edgeqa_bf16_tokens_per_s": round(ours_bf16_tps, 1),
-        "edgeqa_fp32_grouped_tokens_per_s": round(grouped_tps, 1),
-        "speedup_fp32": round(ours_fp32_tps / plain_tps, 2),
-        "speedup_fp32_grouped": round(grouped_tps / plain_tps, 2),
-        "max_loss_difference_same_batches": round(
-            max(abs(a - b) for a, b in zip(plain_losses, ours_fp32_losses, strict=True)), 4
-        ),
-        "speedup_bf16": round(ours_bf16_tps / plain_tps, 2),
-        "edgeqa_fp32_grouped_questions_per_s": round(grouped_qps, 2),
-        "edgeqa_fp32_packed_tokens_per_s": round(packed_tps, 1),
-        "edgeqa_fp32_packed_questions_per_s": round(packed_qps, 2),
-        "packed_over_grouped_questions_per_s": round(packed_qps / grouped_qps, 2),
         "questions_per_pack": round(len(questions) / len(packs), 2),
-        "plain_losses": [round(x, 4) for x in plain_losses],
-        "edgeqa_fp32_losses": [round(x, 4) for x in ours_fp32_losses],
-        "edgeqa_bf16_losses": [round(x, 4) for x in ours_bf16_losses],
-        "edgeqa_fp32_grouped_losses": [round(x, 4) for x in grouped_losses],
-        "edgeqa_fp32_packed_losses": [round(x, 4) for x in packed_losses],
+        **summary(runs),
     }
-    write_results("train_throughput", result, table_skips=("losses",))
+    write_results(args.stem, result, table_skips=("losses",))
 
 
 if __name__ == "__main__":
