@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from edgeqa.data.squad import load_squad
-from edgeqa.evaluation.squad_metrics import GoldQuestion, abstain_above, evaluate
+from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate
 
 
 def main() -> int:
@@ -40,9 +40,8 @@ def main() -> int:
     rescored = evaluate(golds, predictions, na_probs)
     report = {"rescored_equals_metrics_json": rescored == recorded, "metrics": rescored}
     if args.na_threshold is not None:
-        decided = abstain_above(predictions, na_probs, args.na_threshold)
         report["na_threshold"] = args.na_threshold
-        report["with_threshold"] = evaluate(golds, decided, na_probs)
+        report["with_threshold"] = evaluate(golds, predictions, na_probs, args.na_threshold)
     if args.official_script:
         output = subprocess.run(
             [

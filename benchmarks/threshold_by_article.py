@@ -36,8 +36,10 @@ from edgeqa.evaluation.squad_metrics import (
 )
 
 
-def _summary(golds: list[GoldQuestion], predictions: dict[str, str], na_probs: dict[str, float]) -> dict:
-    scored = evaluate(golds, predictions, na_probs)
+def _summary(
+    golds: list[GoldQuestion], predictions: dict[str, str], na_probs: dict[str, float], threshold: float = 1.0
+) -> dict:
+    scored = evaluate(golds, predictions, na_probs, threshold)
     keys = ("f1", "exact", "HasAns_f1", "NoAns_f1", "total")
     return {key: round(scored[key], 2) if isinstance(scored[key], float) else scored[key] for key in keys}
 
@@ -87,10 +89,9 @@ def main() -> None:
         "thresholds_by_article": {t: round(v, 4) for t, v in thresholds.items()},
     }
     if args.made_threshold is not None:
-        made = abstain_above(predictions, na_probs, args.made_threshold)
         result["made_unanswerables_threshold"] = {
             "threshold": args.made_threshold,
-            **_summary(all_golds, made, na_probs),
+            **_summary(all_golds, predictions, na_probs, args.made_threshold),
         }
     write_results(args.stem, result, table_skips=("thresholds_by_article",))
 

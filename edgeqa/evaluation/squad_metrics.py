@@ -93,7 +93,8 @@ def abstain_above(
     predictions: Mapping[str, str], na_probs: Mapping[str, float], threshold: float
 ) -> dict[str, str]:
     """The predictions with an abstention ("") wherever the no-answer probability exceeds the
-    threshold: what `edgeqa eval --na-threshold T` decides, from a run that never abstained."""
+    threshold, from a run that never abstained: for pooling questions decided under different
+    thresholds (one per held-out article); one threshold for all is `evaluate`'s `na_threshold`."""
     return {qid: "" if na_probs[qid] > threshold else answer for qid, answer in predictions.items()}
 
 
