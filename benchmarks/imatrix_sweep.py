@@ -24,6 +24,7 @@ from quant_sweep import export
 from edgeqa.data.squad import load_squad, select_examples
 from edgeqa.evaluation.runner import EvalRequest, run_eval
 from edgeqa.provenance import ExportManifest
+from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.runtime.engine_config import EngineConfig
 
 STANDARD = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q4_0", "iq4_xs", "q3_k_m", "q3_k_s", "q2_k")
@@ -107,7 +108,8 @@ def main() -> None:
     rows = {mode: drift_rows(manifest, mode) for mode, manifest in manifests.items()}
 
     examples = select_examples(load_squad(args.data), limit=args.limit, seed=args.seed)
-    engine = EngineConfig(n_threads=args.threads, span_constrained=True, na_threshold=args.na_threshold)
+    engine = EngineConfig(n_threads=args.threads)
+    policy = AnswerPolicy(decoding="span", na_threshold=str(args.na_threshold))
     f1_quants = [q.strip() for q in args.f1_quants.split(",") if q.strip()]
     for mode, manifest in manifests.items():
         for quant in f1_quants:
@@ -121,6 +123,7 @@ def main() -> None:
                     examples=examples,
                     out_dir=work / "eval" / f"{quant}-{mode}",
                     engine=engine,
+                    policy=policy,
                 )
             )["official"]
             rows[mode][quant].update(

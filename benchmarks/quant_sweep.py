@@ -25,6 +25,7 @@ from pathlib import Path
 from edgeqa.data.squad import load_squad, select_examples
 from edgeqa.evaluation.runner import EvalRequest, run_eval
 from edgeqa.provenance import ExportManifest
+from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.runtime.engine_config import EngineConfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -103,6 +104,7 @@ def main() -> None:
                 examples=examples,
                 out_dir=work / "eval" / entry["quant"],
                 engine=EngineConfig(n_threads=args.threads),
+                policy=AnswerPolicy(decoding="free", na_threshold="model"),
             )
         )
         official = metrics["official"]

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from edgeqa.evaluation.calibration import calibration_path
 from edgeqa.export.lora_gguf import write_lora_gguf
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.models.gguf_info import read_gguf_info
 from edgeqa.models.registry import READERS, READERS_DIR, embedded_model_path
 from edgeqa.provenance import RunRecord
+from edgeqa.reader.calibration import calibration_path
 
 
 def without_machine_paths(value: Any) -> Any:

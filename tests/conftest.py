@@ -5,6 +5,24 @@ import pytest
 ASSETS = Path(__file__).parent / "assets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reader_cache(tmp_path_factory) -> Path:
+    """A cache of merged readers for this session (and the CLI runs it starts), never the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("edgeqa-cache")
+    os.environ["EDGEQA_CACHE_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_reader(reader_cache) -> Path:
+    """The shipped reader merged into its base (made once per session, as on first use)."""
+    from edgeqa.reader.shipped import resolve_reader_model
+
+    return resolve_reader_model("smollm2-135m-squad")
+
+
 @pytest.fixture
 def squad_tiny() -> Path:
     """31 questions (3 Normans paragraphs + 1 Force paragraph) of the SQuAD 2.0 dev set."""

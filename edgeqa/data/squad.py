@@ -6,6 +6,7 @@ paragraph, then question), which is the order the runtime needs to share a parag
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -174,6 +175,35 @@ def select_examples(
             keep = set(random.Random(seed).sample(range(len(chosen)), limit))
             chosen = [e for i, e in enumerate(chosen) if i in keep]
     return chosen
+
+
+def as_articles(examples: Sequence[QAExample]) -> list[QAExample]:
+    """Every question asked against its whole article: the article's paragraphs, in their
+    order, joined by blank lines (document-level SQuAD; answer offsets are moved with them)."""
+    paragraphs: dict[str, list[str]] = {}
+    for example in examples:
+        known = paragraphs.setdefault(example.title, [])
+        if example.context not in known:
+            known.append(example.context)
+    offsets = {
+        (title, paragraph): sum(len(p) + 2 for p in found[:position])
+        for title, found in paragraphs.items()
+        for position, paragraph in enumerate(found)
+    }
+    joined = {title: "\n\n".join(found) for title, found in paragraphs.items()}
+    moved = []
+    for example in examples:
+        shift = offsets[(example.title, example.context)]
+        span = example.plausible_span
+        moved.append(
+            dataclasses.replace(
+                example,
+                context=joined[example.title],
+                answer_starts=tuple(start + shift for start in example.answer_starts),
+                plausible_span=None if span is None else (span[0] + shift, span[1] + shift),
+            )
+        )
+    return moved
 
 
 def to_official_json(examples: Sequence[QAExample], version: str = "v2.0") -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgeqa.demo.service import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS, QAService, model_choices
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.answer_policy import AnswerPolicy
+from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.runtime.engine_config import EngineConfig
 
 TITLE = "edgeqa: extractive QA on a CPU"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.answer_policy import AnswerPolicy
+from edgeqa.reader.policy import AnswerPolicy
 
 DESCRIPTION = (
     "Serve a page where you paste a context, ask a question and watch the answer stream, with its "
@@ -41,16 +41,15 @@ def run(args: DemoArgs) -> int:
         raise EdgeQAError("the demo needs gradio: pip install 'edgeqa[demo]'")
     from edgeqa.demo.app import build_app, default_service
     from edgeqa.models.gguf_info import read_gguf_info
-    from edgeqa.models.registry import resolve_model
+    from edgeqa.reader.shipped import resolve_reader_model
 
     for name in ("concurrency", "queue_size"):
         if getattr(args, name) < 1:
             raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
-    models = [resolve_model(m) for m in args.model]
+    models = [resolve_reader_model(m) for m in args.model]
     for model in models:
         read_gguf_info(model)
-    policy = AnswerPolicy(decoding=args.decoding, na_score=args.na_score, na_threshold=args.na_threshold)
-    service = default_service(models, policy)
+    service = default_service(models, AnswerPolicy.of(args))
     print(f"edgeqa demo: models {', '.join(service.models)}; http://{args.host}:{args.port}")
     app = build_app(service, concurrency=args.concurrency, queue_size=args.queue_size)
     app.launch(server_name=args.host, server_port=args.port, show_error=True)

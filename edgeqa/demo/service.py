@@ -1,4 +1,7 @@
-"""Answering for the demo, without Gradio: models loaded once, shared, and guarded by a lock.
+"""Answering for the demo, without Gradio: readers loaded once, shared, and guarded by a lock.
+
+A context that fits one window streams its answer; a longer one (up to MAX_CONTEXT_CHARS) is
+read in windows and answered at once.
 
 The browser only ever sends a model's display name; paths stay on the server, so a request
 cannot make the app open an arbitrary file.
@@ -13,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.answer_policy import AnswerPolicy
 from edgeqa.prompts import parse_answer
-from edgeqa.runtime.engine import QAEngine
+from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.reader.reader import Reader
 from edgeqa.runtime.engine_config import EngineConfig, StreamTimings
 
-MAX_CONTEXT_CHARS = 6000
+MAX_CONTEXT_CHARS = 200_000
 MAX_QUESTION_CHARS = 300
 NO_ANSWER_MESSAGE = "The context does not contain the answer."
 
@@ -78,19 +81,18 @@ def check_inputs(context: str, question: str) -> tuple[str, str]:
 
 
 class QAService:
-    """One engine per model, loaded on first use and shared by every request."""
+    """One Reader per model, loaded on first use and shared by every request."""
 
     def __init__(
         self, models: dict[str, Path], config: EngineConfig | None = None, policy: AnswerPolicy | None = None
     ):
-        """`policy` is applied to each model when it loads (its calibrated threshold, with auto);
-        without one, `config` is used as it is."""
+        """`policy` is applied to each model when it loads (its calibrated threshold, with auto)."""
         if not models:
             raise EdgeQAError("the demo found no GGUF model; pass --model PATH.gguf")
         self.models = models
         self.config = config or EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48)
-        self.policy = policy
-        self._engines: dict[str, QAEngine] = {}
+        self.policy = policy or AnswerPolicy()
+        self._readers: dict[str, Reader] = {}
         self._locks = {name: threading.Lock() for name in models}
         self._loading = threading.Lock()
 
@@ -98,15 +100,20 @@ class QAService:
     def default_model(self) -> str:
         return next(iter(self.models))
 
-    def engine(self, name: str) -> QAEngine:
+    def reader(self, name: str) -> Reader:
+        """The loaded reader of `name`; a shipped reader loads as its merged fast copy."""
+        from edgeqa.models.registry import reader_name
+        from edgeqa.reader.shipped import resolve_reader_model
+
         if name not in self.models:
             raise EdgeQAError(f"Unknown model {name!r}; choose one of: {', '.join(self.models)}")
         with self._loading:
-            if name not in self._engines:
+            if name not in self._readers:
                 path = self.models[name]
-                config = self.policy.apply(self.config, path)[0] if self.policy else self.config
-                self._engines[name] = QAEngine(path, config)
-            return self._engines[name]
+                shipped = reader_name(path)
+                model = resolve_reader_model(shipped) if shipped else path
+                self._readers[name] = Reader.from_settings(model, self.policy, self.config)
+            return self._readers[name]
 
     def answer(self, context: str, question: str, model: str | None = None) -> Iterator[Reply]:
         """Replies with the answer so far, ending with a complete one carrying its timings."""
@@ -114,16 +121,20 @@ class QAService:
 
         context, question = check_inputs(context, question)
         name = model or self.default_model
-        engine = self.engine(name)
+        reader = self.reader(name)
         started = time.perf_counter()
         with self._locks[name]:
-            prompt = engine.qa_prompt(context, question)
+            waited_s = time.perf_counter() - started  # queue for the model
             timings = StreamTimings()
-            text = ""
-            waited_s = time.perf_counter() - started  # queue for the model + tokenization
-            for piece in engine.stream(prompt, timings, context=context):
-                text += piece
-                yield Reply(answer=text, done=False)
+            if len(reader.split(context)) > 1:
+                found = reader.answer(question, context)
+                text = found.text or found.raw
+                timings.first_token_s = time.perf_counter() - started - waited_s
+            else:
+                text = ""
+                for piece in reader.stream(question, context, timings):
+                    text += piece
+                    yield Reply(answer=text, done=False)
         shown, abstained = shown_answer(text)
         yield Reply(
             answer=shown,
@@ -135,6 +146,6 @@ class QAService:
         )
 
     def close(self) -> None:
-        for engine in self._engines.values():
-            engine.close()
-        self._engines.clear()
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()

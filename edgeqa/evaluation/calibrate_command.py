@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.answer_policy import AnswerPolicy, AnswerStyle
 from edgeqa.evaluation.question_options import QuestionOptions
+from edgeqa.reader.policy import AnswerPolicy, AnswerStyle
+from edgeqa.reader.windows import WindowOptions
 from edgeqa.runtime.engine_options import EngineOptions
 
 DESCRIPTION = (
@@ -24,7 +25,7 @@ EPILOG = (
 
 
 @dataclass(frozen=True)
-class CalibrateArgs(QuestionOptions, EngineOptions, AnswerStyle):
+class CalibrateArgs(QuestionOptions, EngineOptions, AnswerStyle, WindowOptions):
     model: str | None = option(metavar="GGUF", required=True)
     """the GGUF (or model name) to calibrate"""
 
@@ -33,21 +34,20 @@ ARGS = CalibrateArgs
 
 
 def run(args: CalibrateArgs) -> int:
-    from edgeqa.evaluation.calibration import calibration_path, write_calibration
     from edgeqa.evaluation.eval_command import evaluate
     from edgeqa.models.gguf_info import read_gguf_info
-    from edgeqa.models.registry import resolve_model
+    from edgeqa.reader.calibration import calibration_path, write_calibration
+    from edgeqa.reader.shipped import resolve_reader_model
 
     base = args.engine_config()  # every option checked before any model or data is read
-    model = resolve_model(args.model)
+    model = resolve_reader_model(args.model)
     read_gguf_info(model)
     data, examples = args.questions()
     if not any(not e.answers for e in examples) or all(not e.answers for e in examples):
         raise EdgeQAError(f"{data}: calibration needs answerable and unanswerable questions (SQuAD 2.0)")
     out = args.out_dir("calibrate", model.stem, data)
     print(f"edgeqa calibrate: {model} on {len(examples)} questions of {data}, every one answered -> {out}")
-    engine, _ = AnswerPolicy.forced_answers(args).apply(base, model)
-    metrics = evaluate(args, engine, model, data, examples, out)
+    metrics = evaluate(args, base, AnswerPolicy.forced_answers(args), model, data, examples, out)
     record = write_calibration(model, args.span_constrained, args.na_score, metrics)
     official = metrics["official"]
     print(

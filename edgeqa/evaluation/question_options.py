@@ -33,9 +33,12 @@ class QuestionOptions:
     """only questions of this article (repeatable)"""
     out: str | None = option(metavar="DIR")
     """output folder (default: runs/<command>/<model>-<data>)"""
-    too_long: str = option("error", choices=("error", "skip"))
-    """a prompt longer than --n-ctx: stop with an error, or skip the question and score it as
-    unanswered"""
+    context: str = option("paragraph", choices=("paragraph", "article"))
+    """what each question is asked against: its paragraph, or its whole article (every
+    paragraph of the article joined: document-level SQuAD, read in windows)"""
+    too_long: str = option("window", choices=("window", "skip", "error"))
+    """a context longer than one window (--max-seq-len): read it in overlapping windows, skip
+    the question (scored as unanswered), or stop with an error"""
     quiet: bool = False
     """no progress bar"""
 
@@ -48,17 +51,19 @@ class QuestionOptions:
 
     def questions(self) -> tuple[str, list[QAExample]]:
         """(data reference, the selected questions)."""
-        from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad, select_examples
+        from edgeqa.data.squad import BUNDLED_SAMPLE, as_articles, load_squad, select_examples
 
         data = self.data or str(BUNDLED_SAMPLE)
-        examples = select_examples(
-            load_squad(data, split=self.split), articles=self.article, limit=self.limit, seed=self.seed
-        )
+        loaded = load_squad(data, split=self.split)
+        if self.context == "article":
+            loaded = as_articles(loaded)
+        examples = select_examples(loaded, articles=self.article, limit=self.limit, seed=self.seed)
         return data, examples
 
     def out_dir(self, command: str, model_part: str, data: str) -> Path:
         if self.out:
             return Path(self.out)
-        suffix = f"-n{self.limit}" if self.limit else ""
+        suffix = "-articles" if self.context == "article" else ""
+        suffix += f"-n{self.limit}" if self.limit else ""
         suffix += f"-s{self.seed}" if self.seed is not None and self.limit else ""
         return Path("runs") / command / slug(f"{model_part}-{Path(data).stem}{suffix}")

@@ -22,24 +22,28 @@ from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_rec
 from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.prompts import SYSTEM_PROMPT, parse_answer, qa_messages
-from edgeqa.runtime.engine import QAEngine
+from edgeqa.reader.answer import Answer
+from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.reader.windows import WindowOptions
 from edgeqa.runtime.engine_config import EngineConfig
-from edgeqa.runtime.scheduler import plan_groups
 
-TOO_LONG_POLICIES = ("error", "skip")
+TOO_LONG_POLICIES = ("window", "skip", "error")
 
 
 @dataclass(frozen=True)
 class EvalRequest:
     """Everything that decides the predictions of a run (threads and batching do not).
-    Answers come from the GGUF `model` on llama.cpp, or from `endpoint` when it is set."""
+    Answers come from the GGUF `model` through a Reader with `policy`, or from `endpoint` when
+    it is set."""
 
     model: Path | None
     data: str
     examples: Sequence[QAExample]
     out_dir: Path
     engine: EngineConfig = field(default_factory=EngineConfig)
-    too_long: str = "error"
+    policy: AnswerPolicy = field(default_factory=AnswerPolicy)
+    windows: WindowOptions = field(default_factory=WindowOptions)
+    too_long: str = "window"
     show_progress: bool = True
     endpoint: EndpointConfig | None = None
 
@@ -48,7 +52,7 @@ class EvalRequest:
         return self.endpoint.label if self.endpoint else str(self.model)
 
 
-def _fingerprint(request: EvalRequest, model_sha256: str | None) -> dict[str, Any]:
+def _fingerprint(request: EvalRequest, model_sha256: str | None, threshold: float | None) -> dict[str, Any]:
     ids = hashlib.sha256("\n".join(e.qid for e in request.examples).encode()).hexdigest()
     return {
         "model_sha256": model_sha256,
@@ -58,85 +62,94 @@ def _fingerprint(request: EvalRequest, model_sha256: str | None) -> dict[str, An
         "questions": len(request.examples),
         "prompt_sha256": hashlib.sha256(SYSTEM_PROMPT.encode()).hexdigest(),
         "max_answer_tokens": request.engine.max_answer_tokens,
-        "span_constrained": request.engine.span_constrained,
-        "na_threshold": request.engine.na_threshold,
-        "na_score": request.engine.na_score,
+        "span_constrained": request.policy.span_constrained,
+        "na_threshold": threshold,
+        "na_score": request.policy.na_score,
         "too_long": request.too_long,
+        "windows": asdict(request.windows),
     }
 
 
-def _claim_out_dir(request: EvalRequest, model_sha256: str | None) -> None:
+def _claim_out_dir(request: EvalRequest, model_sha256: str | None, threshold: float | None) -> None:
     details = {"model": request.label, "data": request.data, "engine": asdict(request.engine)}
-    claim_run_dir(request.out_dir, "eval_config.json", _fingerprint(request, model_sha256), details)
+    claim_run_dir(
+        request.out_dir, "eval_config.json", _fingerprint(request, model_sha256, threshold), details
+    )
 
 
-def _check_lengths(
-    request: EvalRequest, examples: Sequence[QAExample], prompts: Sequence[list[int]], window: int
-) -> set[int]:
-    """Indices of prompts too long for the context; an error unless --too-long skip."""
-    budget = request.engine.n_ctx - request.engine.max_answer_tokens
-    too_long = {i for i, p in enumerate(prompts) if len(p) > budget}
+def _too_long(request: EvalRequest, reader, pending: Sequence[QAExample]) -> set[int]:
+    """Indices of questions whose context is longer than one window, unless --too-long window
+    reads those in windows; with error, the first of them is one line naming the option."""
+    if request.too_long == "window":
+        return set()
+    windows = {context: len(reader.split(context)) for context in {e.context for e in pending}}
+    too_long = {i for i, e in enumerate(pending) if windows[e.context] > 1}
     if too_long and request.too_long == "error":
-        first = min(too_long)
+        first = pending[min(too_long)]
         raise EdgeQAError(
-            f"question {examples[first].qid}: prompt of {len(prompts[first])} tokens + "
-            f"{request.engine.max_answer_tokens} answer tokens exceeds --n-ctx "
-            f"{request.engine.n_ctx} (model window {window}); raise --n-ctx or pass --too-long skip"
+            f"question {first.qid}: its context is longer than one window ({reader.window_tokens} "
+            "tokens of --max-seq-len); pass --too-long window (the default) or skip"
         )
     return too_long
+
+
+def _record(example: QAExample, answer: Answer) -> dict[str, Any]:
+    return {
+        "id": example.qid,
+        "prediction": answer.text,
+        "raw": answer.raw,
+        "na_prob": answer.no_answer_prob,
+        "score": answer.score,
+        "start": answer.start,
+        "window": answer.window,
+        "window_na_probs": {str(w): p for w, p in answer.no_answer_probs.items()},
+        "prompt_tokens": answer.prompt_tokens,
+        "generated_tokens": answer.generated_tokens,
+        "latency_s": round(answer.latency_s, 4),
+    }
 
 
 def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: int) -> None:
     from tqdm import tqdm
 
+    from edgeqa.reader.reader import Reader
+
+    assert request.model is not None
     with (
-        QAEngine(request.model, request.engine) as engine,
+        Reader.from_settings(request.model, request.policy, request.engine, request.windows) as reader,
         RecordWriter(request.out_dir / "log.jsonl") as writer,
     ):
-        prompts = [engine.qa_prompt(e.context, e.question) for e in pending]
-        skipped = _check_lengths(request, pending, prompts, engine.n_ctx_train)
+        skipped = _too_long(request, reader, pending)
         writer.write(
             {
                 "id": pending[i].qid,
                 "prediction": "",
                 "na_prob": 1.0,
                 "skipped": "too_long",
-                "prompt_tokens": len(prompts[i]),
+                "prompt_tokens": 0,
                 "generated_tokens": 0,
                 "latency_s": 0.0,
             }
             for i in sorted(skipped)
         )
-        keep = [i for i in range(len(pending)) if i not in skipped]
-        kept_examples = [pending[i] for i in keep]
-        kept_prompts = [prompts[i] for i in keep]
-        total = done + len(pending)
+        kept = [e for i, e in enumerate(pending) if i not in skipped]
         with tqdm(
-            total=total,
+            total=done + len(pending),
             initial=done + len(skipped),
             unit="q",
             desc="eval",
             disable=not request.show_progress,
             dynamic_ncols=True,
         ) as bar:
-            for group in plan_groups(engine, [e.context for e in kept_examples], kept_prompts):
-                generations = engine.generate_group(
-                    [kept_prompts[i] for i in group], [kept_examples[i].context for i in group]
-                )
-                writer.write(
-                    {
-                        "id": kept_examples[i].qid,
-                        "prediction": parse_answer(g.text),
-                        "raw": g.text,
-                        "na_prob": g.na_prob,
-                        "answer_logprob": g.answer_logprob,
-                        "prompt_tokens": g.prompt_tokens,
-                        "generated_tokens": g.generated_tokens,
-                        "latency_s": round(g.latency_s, 4),
-                    }
-                    for i, g in zip(group, generations, strict=True)
-                )
-                bar.update(len(group))
+            answered: list[dict[str, Any]] = []
+            for index, answer in reader.iter_answers([(e.question, e.context) for e in kept]):
+                answered.append(_record(kept[index], answer))
+                if len(answered) >= reader.engine.config.parallel:
+                    writer.write(answered)
+                    bar.update(len(answered))
+                    answered = []
+            writer.write(answered)
+            bar.update(len(answered))
 
 
 def _ask_endpoint(request: EvalRequest, pending: Sequence[QAExample], done: int) -> None:
@@ -193,7 +206,8 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
         name, quant = info.name, info.file_type
     else:
         model_sha256, name, quant = None, request.endpoint.model, "endpoint"
-    _claim_out_dir(request, model_sha256)
+    threshold = request.policy.threshold_for(request.model).value if request.endpoint is None else None
+    _claim_out_dir(request, model_sha256, threshold)
     log_path = request.out_dir / "log.jsonl"
     records = read_records(log_path)
     pending = [e for e in request.examples if e.qid not in records]
@@ -217,9 +231,9 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
         "model_sha256": model_sha256,
         "quant": quant,
         "data": request.data,
-        "span_constrained": request.engine.span_constrained,
-        "na_threshold": request.engine.na_threshold,
-        "na_score": request.engine.na_score,
+        "span_constrained": request.policy.span_constrained,
+        "na_threshold": threshold,
+        "na_score": request.policy.na_score,
         "official": evaluate(golds, predictions, na_probs),
         "always_abstain": always_abstain_baseline(golds),
         "na_prob_auc": no_answer_auc(golds, na_probs),

@@ -20,7 +20,7 @@ _ALIGNMENT_KEY = "general.alignment"
 
 def add_string_metadata(path: Path, values: dict[str, str]) -> None:
     """Rewrite `path` with `values` added (replacing keys of the same name)."""
-    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    from gguf import GGUFReader, GGUFWriter
 
     reader = GGUFReader(path)
     architecture = reader.get_field("general.architecture")
@@ -29,15 +29,7 @@ def add_string_metadata(path: Path, values: dict[str, str]) -> None:
     temporary = path.with_name(f".{path.name}.partial")
     writer = GGUFWriter(temporary, architecture.contents(), endianess=reader.endianess)
     try:
-        for key, field in reader.fields.items():
-            if key.startswith(_READER_ONLY_PREFIX) or key == "general.architecture" or key in values:
-                continue
-            if key == _ALIGNMENT_KEY:
-                writer.add_custom_alignment(field.contents())
-                continue
-            kind = field.types[0]
-            sub_type = field.types[-1] if kind == GGUFValueType.ARRAY and len(field.types) > 1 else None
-            writer.add_key_value(key, field.contents(), kind, sub_type=sub_type)
+        copy_fields(reader, writer, skip=set(values))
         for key, value in values.items():
             writer.add_string(key, value)
         for tensor in reader.tensors:
@@ -51,6 +43,21 @@ def add_string_metadata(path: Path, values: dict[str, str]) -> None:
     write_gguf(writer, temporary)
     del reader  # release its memory map before the file is replaced
     os.replace(temporary, path)
+
+
+def copy_fields(reader, writer, skip: set[str]) -> None:
+    """Every key of `reader` onto `writer` (alignment included) but those in `skip`."""
+    from gguf import GGUFValueType
+
+    for key, field in reader.fields.items():
+        if key.startswith(_READER_ONLY_PREFIX) or key == "general.architecture" or key in skip:
+            continue
+        if key == _ALIGNMENT_KEY:
+            writer.add_custom_alignment(field.contents())
+            continue
+        kind = field.types[0]
+        sub_type = field.types[-1] if kind == GGUFValueType.ARRAY and len(field.types) > 1 else None
+        writer.add_key_value(key, field.contents(), kind, sub_type=sub_type)
 
 
 def write_gguf(writer, temporary: Path) -> None:

@@ -76,6 +76,8 @@ def exported_sources(extra_dirs: Iterable[Path] = ()) -> dict[Path, str]:
     return sources
 
 
-def reader_name(path: Path) -> str | None:
-    """The name of a shipped reader at `path`, or None for any other GGUF."""
-    return next((name for name, file in READERS.items() if path == READERS_DIR / file), None)
+def reader_name(model: str | Path) -> str | None:
+    """The shipped reader `model` names or is (its LoRA file), or None for any other model."""
+    if str(model) in READERS:
+        return str(model)
+    return next((name for name, file in READERS.items() if Path(model) == READERS_DIR / file), None)

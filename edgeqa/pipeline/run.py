@@ -14,10 +14,11 @@ from edgeqa.provenance import RunRecord
 
 def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progress: bool = True) -> Path:
     from edgeqa.data.sources import DataSource
-    from edgeqa.models.registry import reader_name, resolve_model
+    from edgeqa.models.registry import reader_name
     from edgeqa.pipeline.report import write_pipeline_report
     from edgeqa.pipeline.steps import eval_step, export_step, finetune_step, heldout_examples, profile_step
     from edgeqa.profiling.system import system_report
+    from edgeqa.reader.shipped import resolve_reader_model
 
     threads = settings.threads or len(os.sched_getaffinity(0))
     started = time.perf_counter()
@@ -55,8 +56,8 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
         models[label] = path
         roles[label] = "fine-tuned f16" if quant == manifest.fingerprint["out_type"] else "fine-tuned q"
     for reference in settings.references:
-        path = resolve_model(reference)
-        models[f"reference {reader_name(path) or path.stem}"] = path
+        path = resolve_reader_model(reference)
+        models[f"reference {reader_name(reference) or path.stem}"] = path
 
     examples, heldout_source = heldout_examples(run_dir, settings)
     evals = eval_step(models, examples, f"{run_dir.name} held-out", out_dir / "eval", settings, threads)

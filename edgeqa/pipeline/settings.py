@@ -18,8 +18,9 @@ class PipelineSettings:
     eval_limit: int = 200
     eval_seed: int = 0
     max_answer_tokens: int = 32
+    # the answer policy of every evaluation and profile, as edgeqa eval's options
     decoding: str = "span"  # span: answers confined to a context span; free: plain greedy
-    na_threshold: float | None = None  # None: the model decides to abstain; else abstain above it
+    na_threshold: str = "auto"  # auto: the model's calibrated threshold, else its own choice; model; P
     na_score: str = "abstention"  # abstention | answer (see edgeqa eval --na-score)
     profile_questions: int = 10
     profile_repeats: int = 1
@@ -29,24 +30,18 @@ class PipelineSettings:
     report_dir: str = "reports"
 
     def answer_policy(self):
-        """The evaluation's AnswerPolicy: a fixed threshold, or the model's own choice."""
-        from edgeqa.evaluation.answer_policy import AnswerPolicy
+        """The AnswerPolicy of every evaluation and profile in the pipeline."""
+        from edgeqa.reader.policy import AnswerPolicy
 
-        threshold = "model" if self.na_threshold is None else str(self.na_threshold)
-        return AnswerPolicy(decoding=self.decoding, na_score=self.na_score, na_threshold=threshold)
+        try:
+            return AnswerPolicy.of(self)
+        except EdgeQAError as exc:
+            raise EdgeQAError(f"pipeline: {exc}") from None
 
     def __post_init__(self) -> None:
         if min(self.eval_limit, self.max_answer_tokens, self.profile_questions, self.profile_repeats) < 1:
             raise EdgeQAError("pipeline: eval_limit, max_answer_tokens and profile_* must be at least 1")
-        if self.decoding not in ("span", "free"):
-            raise EdgeQAError(f"pipeline: decoding must be span or free, not {self.decoding!r}")
-        if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
-            raise EdgeQAError("pipeline: na_threshold must be a probability in [0, 1] or null")
-        from edgeqa.runtime.engine_config import NA_SCORES
-
-        if self.na_score not in NA_SCORES:
-            choices = ", ".join(NA_SCORES)
-            raise EdgeQAError(f"pipeline: na_score must be one of {choices}, not {self.na_score!r}")
+        self.answer_policy()  # a bad decoding, score or threshold fails before any work
         if not self.quants:
             raise EdgeQAError("pipeline: quants must name at least one llama.cpp type")
 

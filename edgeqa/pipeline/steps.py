@@ -86,9 +86,8 @@ def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, 
                 data=data_name,
                 examples=examples,
                 out_dir=out_dir / label,
-                engine=policy.apply(
-                    EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens), model
-                )[0],
+                engine=EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens),
+                policy=policy,
             )
         )
     return results
@@ -109,8 +108,7 @@ def profile_step(models: dict[str, Path], transformers_model: Path | None, out_d
         "max_answer_tokens": settings.max_answer_tokens,
     }
     policy = settings.answer_policy()
-    answers = {"decoding": policy.decoding, "na_score": policy.na_score, "na_threshold": policy.na_threshold}
-    specs = [ProfileSpec("llama.cpp", str(path), **common, **answers) for path in models.values()]
+    specs = [ProfileSpec("llama.cpp", str(path), **common, policy=policy) for path in models.values()]
     if transformers_model is not None:
         specs.append(ProfileSpec("transformers", str(transformers_model), dtype="fp32", **common))
 

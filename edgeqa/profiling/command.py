@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgeqa.command_args import int_list, option, usable_cores
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.answer_policy import AnswerPolicy
+from edgeqa.reader.policy import AnswerPolicy
 
 DESCRIPTION = (
     "Answer real SQuAD questions one at a time, each as a cold request, and measure what a user "
@@ -63,8 +63,8 @@ def profile_specs(args: ProfileArgs) -> list:
     from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
     from edgeqa.models.base_model import resolve_base
     from edgeqa.models.gguf_info import read_gguf_info
-    from edgeqa.models.registry import resolve_model
     from edgeqa.profiling.spec import TORCH_DTYPES, ProfileSpec
+    from edgeqa.reader.shipped import resolve_reader_model
 
     for name in ("questions", "repeats", "max_answer_tokens", "n_ctx"):
         if getattr(args, name) < 1:
@@ -72,7 +72,7 @@ def profile_specs(args: ProfileArgs) -> list:
     if args.warmup < 0:
         raise EdgeQAError("--warmup must be 0 or more")
     threads = int_list("--threads", args.threads)
-    models = [resolve_model(m) for m in (args.model or [None])]
+    models = [resolve_reader_model(m) for m in (args.model or [None])]
     for model in models:
         read_gguf_info(model)
     data = args.data or str(BUNDLED_SAMPLE)
@@ -87,9 +87,8 @@ def profile_specs(args: ProfileArgs) -> list:
         "max_answer_tokens": args.max_answer_tokens,
         "n_ctx": args.n_ctx,
     }
-    policy = {"decoding": args.decoding, "na_score": args.na_score, "na_threshold": args.na_threshold}
     specs = [
-        ProfileSpec("llama.cpp", str(model), t, mmap=m, **common, **policy)
+        ProfileSpec("llama.cpp", str(model), t, mmap=m, policy=AnswerPolicy.of(args), **common)
         for model in models
         for m in mmaps
         for t in threads

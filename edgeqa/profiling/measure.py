@@ -31,15 +31,16 @@ class TimedAnswer:
 Answerer = Callable[[str, str], TimedAnswer]  # (context, question) -> the timed answer
 
 
-def llama_cpp_answerer(engine) -> Answerer:
+def llama_cpp_answerer(reader) -> Answerer:
+    """Cold single answers streamed by an edgeqa Reader (its answer policy applied)."""
     from edgeqa.runtime.engine_config import StreamTimings
 
     def answer(context: str, question: str) -> TimedAnswer:
         started = time.perf_counter()
-        prompt = engine.qa_prompt(context, question)
-        tokenize_s = time.perf_counter() - started
         timings = StreamTimings()
-        text = "".join(engine.stream(prompt, timings, reuse_prefix=False, context=context))
+        pieces = reader.stream(question, context, timings)  # renders and tokenizes the prompt
+        tokenize_s = time.perf_counter() - started
+        text = "".join(pieces)
         return TimedAnswer(
             latency_s=time.perf_counter() - started,
             ttft_s=tokenize_s + timings.first_token_s,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from edgeqa.reader.policy import AnswerPolicy
 
 BACKENDS = ("llama.cpp", "transformers")
 TORCH_DTYPES = ("fp32", "bf16")
@@ -28,9 +30,7 @@ class ProfileSpec:
     n_ctx: int = 4096
     mmap: bool = True
     dtype: str = "fp32"  # transformers only
-    decoding: str = "span"  # llama.cpp only: the answer policy, as eval's --decoding ...
-    na_score: str = "abstention"  # ... --na-score ...
-    na_threshold: str = "auto"  # ... and --na-threshold
+    policy: AnswerPolicy = field(default_factory=AnswerPolicy)  # llama.cpp only
 
     @property
     def label(self) -> str:
@@ -46,3 +46,7 @@ class ProfileSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ProfileSpec:
+        return cls(**{**values, "policy": AnswerPolicy(**values.get("policy", {}))})

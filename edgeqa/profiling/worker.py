@@ -18,20 +18,18 @@ from edgeqa.profiling.spec import ProfileSpec
 def _load_llama_cpp(spec: ProfileSpec) -> tuple[Answerer, Any]:
     from pathlib import Path
 
-    from edgeqa.evaluation.answer_policy import AnswerPolicy
-    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.reader.reader import Reader
     from edgeqa.runtime.engine_config import EngineConfig
 
-    base = EngineConfig(
+    engine = EngineConfig(
         n_ctx=spec.n_ctx,
         n_threads=spec.threads,
         parallel=1,
         max_answer_tokens=spec.max_answer_tokens,
         use_mmap=spec.mmap,
     )
-    policy = AnswerPolicy(decoding=spec.decoding, na_score=spec.na_score, na_threshold=spec.na_threshold)
-    engine = QAEngine(spec.model, policy.apply(base, Path(spec.model))[0])
-    return llama_cpp_answerer(engine), engine
+    reader = Reader.from_settings(Path(spec.model), spec.policy, engine)
+    return llama_cpp_answerer(reader), reader
 
 
 def _load_transformers(spec: ProfileSpec) -> tuple[Answerer, Any]:
@@ -60,4 +58,4 @@ def run(spec: ProfileSpec) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(child_main(lambda payload: run(ProfileSpec(**payload)), sys.argv[1:]))
+    sys.exit(child_main(lambda payload: run(ProfileSpec.from_dict(payload)), sys.argv[1:]))

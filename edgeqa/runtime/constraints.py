@@ -88,8 +88,9 @@ def log_softmax_at(logits: np.ndarray, token: int) -> float:
 class FreeChooser:
     """Plain greedy decoding; the abstention can be forbidden at the first token."""
 
-    def __init__(self, abstain_tokens: np.ndarray):
+    def __init__(self, abstain_tokens: np.ndarray, end_tokens: np.ndarray):
         self.abstain_tokens = abstain_tokens
+        self.ends = frozenset(end_tokens.tolist())
         self.abstention_allowed = True
 
     def na_prob(self, logits: np.ndarray) -> float:
@@ -112,8 +113,17 @@ class FreeChooser:
         """log p(token) under the distribution `choose` picks from (before `advance`)."""
         return log_softmax_at(self._masked(logits), token)
 
+    def ranked(self, logits: np.ndarray, count: int) -> list[int]:
+        """The `count` likeliest first tokens, best first, never an end of generation."""
+        masked = self._masked(logits)
+        order = np.argsort(-masked, kind="stable")
+        return [int(t) for t in order[: count + len(self.ends)] if t not in self.ends][:count]
+
     def advance(self, token: int) -> None:
         self.abstention_allowed = True  # only the first token decides between answer and abstention
+
+    def context_ends(self) -> tuple[int, ...]:
+        return ()  # free decoding is not tied to positions in the context
 
 
 class SpanChooser:
@@ -168,6 +178,16 @@ class SpanChooser:
         if allowed.size == 0:  # the answer reached the end of the context: stop
             return int(self.index.end_tokens[0])
         return int(allowed[np.argmax(logits[allowed])])
+
+    def ranked(self, logits: np.ndarray, count: int) -> list[int]:
+        """The `count` likeliest allowed tokens, best first (the first step allows no end)."""
+        allowed = self.allowed()
+        order = np.argsort(-logits[allowed], kind="stable")[:count]
+        return [int(t) for t in allowed[order]]
+
+    def context_ends(self) -> tuple[int, ...]:
+        """Byte offsets in the context where the text decoded so far ends, leftmost first."""
+        return tuple(sorted(position for source, position in self.states if source == CONTEXT))
 
     def log_prob(self, logits: np.ndarray, token: int) -> float:
         """log p(token) over the tokens the constraint allows (before `advance`); the forced end

@@ -68,6 +68,17 @@ class QAEngine:
         """The QA prompt in the layout this model was fine-tuned with (read from its GGUF)."""
         return self.prompt_tokens(qa_messages(context, question, self.info.prompt_layout))
 
+    def token_starts(self, text: str) -> list[int]:
+        """The character offset at which each token of `text` (tokenized alone) starts."""
+        tokens = self.tokenize(text, special=False)
+        lengths = [len(self.detokenize_bytes(t)) for t in tokens]
+        encoded_length = len(text.encode("utf-8"))
+        if sum(lengths) != encoded_length:  # a tokenizer that normalises text: spread evenly
+            return [i * len(text) // len(tokens) for i in range(len(tokens))]
+        char_at_byte = np.repeat(np.arange(len(text)), [len(c.encode("utf-8")) for c in text])
+        starts = np.cumsum([0, *lengths[:-1]])
+        return [int(char_at_byte[b]) for b in starts]
+
     def detokenize_bytes(self, token: int) -> bytes:
         return self.session.detokenize_bytes(token)
 
@@ -91,31 +102,31 @@ class QAEngine:
     def _chooser(self, context: str | None) -> FreeChooser | SpanChooser:
         index = self.vocab_index
         if not self.config.span_constrained:
-            return FreeChooser(self._abstain_tokens)
+            return FreeChooser(self._abstain_tokens, index.end_tokens)
         if context is None:
             raise ValueError("span-constrained decoding needs the context of every prompt")
         return SpanChooser(index, context, ABSTAIN, self._abstain_tokens)
 
     def _start_answer(
-        self, logits: np.ndarray, context: str | None
+        self, logits: np.ndarray, context: str | None, threshold: float | None
     ) -> tuple[FreeChooser | SpanChooser, float, bool]:
-        """(chooser, no-answer probability, abstain now): with --na-threshold the threshold
+        """(chooser, no-answer probability, abstain now): with a threshold, the threshold
         decides, and an answer below it may not be the abstention. With the answer score the
         answer is always decoded and `_settle` decides once it is complete."""
         chooser = self._chooser(context)
         na_prob = chooser.na_prob(logits)
-        threshold = self.config.na_threshold
         if threshold is None and self.config.na_score == "abstention":
             return chooser, na_prob, False
         chooser.forbid_abstention()
         return chooser, na_prob, self.config.na_score == "abstention" and na_prob > threshold
 
-    def _settle(self, na_prob: float, answer_logprob: float, abstained: bool) -> tuple[float, bool]:
+    def _settle(
+        self, na_prob: float, answer_logprob: float, abstained: bool, threshold: float | None
+    ) -> tuple[float, bool]:
         """(no-answer probability, abstain) of a decoded answer under the configured score."""
         if self.config.na_score == "abstention":
             return na_prob, abstained
         doubt = 1.0 - math.exp(answer_logprob)
-        threshold = self.config.na_threshold
         return doubt, doubt > (ANSWER_SCORE_DEFAULT_THRESHOLD if threshold is None else threshold)
 
     # --- decoding --------------------------------------------------------------------------
@@ -185,7 +196,7 @@ class QAEngine:
         timings.prompt_tokens = len(prompt)
         timings.prefill_tokens = self.stats.prompt_tokens_decoded - before + 1
         timings.prefill_s = time.perf_counter() - started
-        chooser, timings.na_prob, abstain = self._start_answer(logits, context)
+        chooser, timings.na_prob, abstain = self._start_answer(logits, context, self.config.na_threshold)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         held: list[str] | None = [] if self.config.na_score == "answer" else None  # until settled
         try:
@@ -214,7 +225,9 @@ class QAEngine:
                     self.stats.decode_steps += 1
                     self.stats.step_sequences += 1
             if held is not None:
-                timings.na_prob, abstain = self._settle(timings.na_prob, answer_logprob, False)
+                timings.na_prob, abstain = self._settle(
+                    timings.na_prob, answer_logprob, False, self.config.na_threshold
+                )
                 timings.first_token_s = time.perf_counter() - started
                 yield ABSTAIN if abstain else "".join(held)
         finally:
@@ -248,72 +261,107 @@ class QAEngine:
         self.session.clear()
         return nll, count
 
-    def kv_cells_needed(self, prompts: Sequence[Sequence[int]]) -> int:
+    def kv_cells_needed(self, prompts: Sequence[Sequence[int]], branches: int = 1) -> int:
         shared = common_prefix_length(prompts, keep_one=True)
-        return shared + sum(len(p) - shared + self.config.max_answer_tokens for p in prompts)
+        return shared + sum(len(p) - shared + branches * self.config.max_answer_tokens for p in prompts)
 
     def generate_group(
-        self, prompts: Sequence[Sequence[int]], contexts: Sequence[str] | None = None
+        self,
+        prompts: Sequence[Sequence[int]],
+        contexts: Sequence[str] | None = None,
+        branches: int = 1,
+        answer_all: bool = False,
     ) -> list[Generation]:
-        """Greedy answers for prompts decoded together (at most `parallel`, sharing a prefix).
-        `contexts` (one per prompt) are needed when the engine decodes span-constrained."""
-        if not 0 < len(prompts) <= self.config.parallel:
-            raise ValueError(f"a group holds 1..{self.config.parallel} prompts, got {len(prompts)}")
+        """Greedy answers for prompts decoded together (sharing a prefix). `contexts` (one per
+        prompt) are needed when the engine decodes span-constrained. With `branches` > 1 each
+        prompt is answered that many times, branch j starting from its j-th likeliest first
+        token (the alternatives of a top-k answer): prompt-major order, at most `parallel`
+        sequences in all. `answer_all` decodes an answer for every prompt whatever the
+        configured threshold says (the caller decides later, as a reader of several windows)."""
+        count = len(prompts) * branches
+        if not prompts or branches < 1 or count > self.config.parallel:
+            raise ValueError(
+                f"a group holds 1..{self.config.parallel} sequences, got {len(prompts)} x {branches}"
+            )
         started = time.perf_counter()
         shared = common_prefix_length(prompts, keep_one=True)
         self._prepare_prefix(list(prompts[0][:shared]))
         for seq in range(1, len(prompts) + 1):
             self.session.copy(PREFIX_SEQ, seq)
-
         entries = []
         for seq, prompt in enumerate(prompts, start=1):
             last = len(prompt) - 1
             entries.extend((t, pos, seq, pos == last) for pos, t in enumerate(prompt) if pos >= shared)
-        logits = self.session.decode_chunked(entries)
+        first_logits = self.session.decode_chunked(entries)
         self.stats.prompt_tokens_decoded += len(entries)
 
-        generated: list[list[int]] = [[] for _ in prompts]
-        logprobs = [0.0] * len(prompts)
-        starts = [self._start_answer(row, contexts[i] if contexts else None) for i, row in enumerate(logits)]
+        # sequence of prompt i, branch j: 1 + i * branches + j (branch 0 keeps the prompt's cells)
+        for i in reversed(range(len(prompts)) if branches > 1 else ()):
+            if i:
+                self.session.copy(i + 1, 1 + i * branches)
+                self.session.remove(i + 1)
+            for j in range(1, branches):
+                self.session.copy(1 + i * branches, 1 + i * branches + j)
+        owner = [i for i in range(len(prompts)) for _ in range(branches)]
+        threshold = 1.0 if answer_all else self.config.na_threshold
+        context_of = [contexts[i] if contexts else None for i in owner]
+        starts = [self._start_answer(first_logits[i], context_of[k], threshold) for k, i in enumerate(owner)]
+        forced: list[int | None] = [None] * count
+        if branches > 1:
+            for i in range(len(prompts)):
+                chooser = starts[i * branches][0]
+                for j, token in enumerate(chooser.ranked(first_logits[i], branches)):
+                    forced[i * branches + j] = token
+        return self._decode_answers(prompts, owner, starts, forced, first_logits, started, threshold)
+
+    def _decode_answers(
+        self, prompts, owner, starts, forced, first_logits, started, threshold
+    ) -> list[Generation]:
+        """Decode every started sequence (1 + its index) one token per step until each ends."""
+        count = len(owner)
         choosers = [chooser for chooser, _, _ in starts]
-        abstained = [abstain for _, _, abstain in starts]
+        branching = count > len(prompts)
+        abstained = [abstain or (branching and forced[k] is None) for k, (_, _, abstain) in enumerate(starts)]
+        generated: list[list[int]] = [[] for _ in range(count)]
+        logprobs = [0.0] * count
         finished_at = [time.perf_counter() - started if a else 0.0 for a in abstained]
-        active = [i for i, abstain in enumerate(abstained) if not abstain]
-        logits = [logits[i] for i in active]
+        active = [k for k in range(count) if not abstained[k]]
+        logits = [first_logits[owner[k]] for k in active]
         while active:
             step = []
-            for index, row in zip(active, logits, strict=True):
-                token = choosers[index].choose(row)
-                logprobs[index] += choosers[index].log_prob(row, token)
+            for k, row in zip(active, logits, strict=True):
+                token = forced[k] if not generated[k] and forced[k] is not None else choosers[k].choose(row)
+                logprobs[k] += choosers[k].log_prob(row, token)
                 done = self.is_end_of_generation(token)
                 if not done:
-                    generated[index].append(token)
-                    choosers[index].advance(token)
-                if done or len(generated[index]) >= self.config.max_answer_tokens:
-                    finished_at[index] = time.perf_counter() - started
+                    generated[k].append(token)
+                    choosers[k].advance(token)
+                if done or len(generated[k]) >= self.config.max_answer_tokens:
+                    finished_at[k] = time.perf_counter() - started
                 else:
-                    step.append(index)
+                    step.append(k)
             active = step
             if active:
                 entries = [
-                    (generated[i][-1], len(prompts[i]) + len(generated[i]) - 1, i + 1, True) for i in active
+                    (generated[k][-1], len(prompts[owner[k]]) + len(generated[k]) - 1, k + 1, True)
+                    for k in active
                 ]
                 logits = self.session.decode(entries)
                 self.stats.decode_steps += 1
                 self.stats.step_sequences += len(entries)
         generations = []
-        for prompt, tokens, (_, first_na_prob, abstained_first), latency, logprob in zip(
-            prompts, generated, starts, finished_at, logprobs, strict=True
-        ):
-            na_prob, abstain = self._settle(first_na_prob, logprob, abstained_first)
+        for k in range(count):
+            first_na_prob, abstained_first = starts[k][1], abstained[k]
+            na_prob, abstain = self._settle(first_na_prob, logprobs[k], abstained_first, threshold)
             generations.append(
                 Generation(
-                    text=ABSTAIN if abstain else self.detokenize(tokens),
-                    prompt_tokens=len(prompt),
-                    generated_tokens=len(tokens),
+                    text=ABSTAIN if abstain else self.detokenize(generated[k]),
+                    prompt_tokens=len(prompts[owner[k]]),
+                    generated_tokens=len(generated[k]),
                     na_prob=na_prob,
-                    latency_s=latency,
-                    answer_logprob=None if abstained_first else logprob,
+                    latency_s=finished_at[k],
+                    answer_logprob=None if abstained_first else logprobs[k],
+                    context_ends=() if abstain else choosers[k].context_ends(),
                 )
             )
         return generations

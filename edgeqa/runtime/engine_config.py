@@ -54,6 +54,7 @@ class EngineConfig:
     max_answer_tokens: int = 32
     use_mmap: bool = True
     rope: RopeSettings = RopeSettings()
+    # the answer policy as the engine applies it (edgeqa.reader.policy resolves and checks it)
     span_constrained: bool = False  # the answer must be a span of the context or the abstention
     na_threshold: float | None = None  # abstain when the no-answer probability exceeds it; else answer
     na_score: str = "abstention"  # one of NA_SCORES
@@ -62,10 +63,6 @@ class EngineConfig:
         for name, flag in ENGINE_FLAGS.items():
             if getattr(self, name) < 1:
                 raise EdgeQAError(f"{flag} must be at least 1, not {getattr(self, name)}")
-        if self.na_threshold is not None and not 0 <= self.na_threshold <= 1:
-            raise EdgeQAError(f"--na-threshold must be a probability in [0, 1], not {self.na_threshold}")
-        if self.na_score not in NA_SCORES:
-            raise EdgeQAError(f"--na-score must be one of {', '.join(NA_SCORES)}, not {self.na_score!r}")
 
 
 @dataclass
@@ -80,7 +77,8 @@ class EngineStats:
 @dataclass(frozen=True)
 class Generation:
     """One answer: its text, token counts, the no-answer probability, the log-probability of
-    the decoded tokens (None when a threshold abstained before decoding) and when it finished."""
+    the decoded tokens (None when a threshold abstained before decoding), when it finished and,
+    with span decoding, where in the context's bytes the answer ends (every occurrence)."""
 
     text: str
     prompt_tokens: int
@@ -88,6 +86,7 @@ class Generation:
     na_prob: float
     latency_s: float
     answer_logprob: float | None = None
+    context_ends: tuple[int, ...] = ()  # span decoding: byte offsets in the context where the answer ends
 
 
 @dataclass

@@ -12,15 +12,17 @@ from edgeqa.runtime.engine import QAEngine
 
 
 def plan_groups(
-    engine: QAEngine, contexts: Sequence[str], prompts: Sequence[Sequence[int]]
+    engine: QAEngine, contexts: Sequence[str], prompts: Sequence[Sequence[int]], branches: int = 1
 ) -> Iterator[list[int]]:
-    """Indices of consecutive same-context prompts, in runs that fit the engine."""
+    """Indices of consecutive same-context prompts, in runs that fit the engine (each prompt
+    answered `branches` times)."""
     group: list[int] = []
     for index, context in enumerate(contexts):
         candidate = [*group, index]
         same_paragraph = bool(group) and contexts[group[0]] == context
-        fits = engine.kv_cells_needed([prompts[i] for i in candidate]) <= engine.config.n_ctx
-        if group and (not same_paragraph or len(candidate) > engine.config.parallel or not fits):
+        fits = engine.kv_cells_needed([prompts[i] for i in candidate], branches) <= engine.config.n_ctx
+        too_many = len(candidate) * branches > engine.config.parallel
+        if group and (not same_paragraph or too_many or not fits):
             yield group
             group = [index]
         else:

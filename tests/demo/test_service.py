@@ -87,4 +87,4 @@ def test_concurrent_requests_share_one_loaded_model(service, normandy):
     for thread in threads:
         thread.join(timeout=300)
     assert len(results) == 3 and len(set(results)) == 1
-    assert len(service._engines) == 1
+    assert len(service._readers) == 1

@@ -40,7 +40,12 @@ def test_eval_writes_official_outputs_that_rescore_identically(finished_run, squ
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == len(examples)
     assert all(r["prompt_tokens"] > 0 and r["latency_s"] >= 0 for r in log)
-    assert all(r["answer_logprob"] <= 0 for r in log)  # the model decided: every answer decoded
+    assert all(0 <= r["score"] <= 1 for r in log)
+    contexts = {e.qid: e.context for e in examples}
+    placed = [r for r in log if r["prediction"] and r["start"] is not None]
+    assert placed  # span decoding: every answer is a span, placed by its offsets
+    for r in placed:
+        assert contexts[r["id"]][r["start"] : r["start"] + len(r["prediction"])] == r["prediction"]
     assert all(column in result.stdout for column in ("always abstain", "HasAns F1", "NA AUC"))
 
 
@@ -93,25 +98,47 @@ def test_two_models_give_one_comparison_table(tmp_path, squad_tiny, embedded_mod
     assert first == second
 
 
-def test_too_long_context_is_an_error_then_skipped_in_the_same_folder(tmp_path, squad_tiny):
-    args = [
+def test_long_contexts_are_read_in_windows_unless_told_to_skip_or_stop(tmp_path, squad_tiny):
+    args = ["eval", *FAST, "--data", str(squad_tiny), "--limit", "3", "--max-seq-len", "160"]
+    result = run_cli(*args, "--too-long", "error", "--out", str(tmp_path))
+    one_line_error(result, "longer than one window", "--too-long window")
+    assert not (tmp_path / "metrics.json").exists()
+    result = run_cli(*args, "--too-long", "skip", "--out", str(tmp_path), "--quiet")  # same folder
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["skipped_too_long"] == 3
+    windowed = tmp_path / "windowed"
+    result = run_cli(*args, "--out", str(windowed), "--quiet")
+    assert result.returncode == 0, result.stderr
+    log = [json.loads(line) for line in (windowed / "log.jsonl").read_text().splitlines()]
+    assert all(len(r["window_na_probs"]) > 1 for r in log)
+
+
+def test_a_prompt_longer_than_n_ctx_is_one_line(tmp_path, squad_tiny):
+    result = run_cli(
+        "eval", *FAST, "--data", str(squad_tiny), "--limit", "3", "--n-ctx", "128", "--out", str(tmp_path)
+    )
+    one_line_error(result, "does not fit --n-ctx 128")
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_article_contexts_ask_every_question_of_the_whole_article(tmp_path, squad_tiny):
+    out = tmp_path / "articles"
+    result = run_cli(
         "eval",
         *FAST,
         "--data",
         str(squad_tiny),
+        "--context",
+        "article",
         "--limit",
-        "3",
-        "--n-ctx",
-        "128",
+        "4",
         "--out",
-        str(tmp_path),
-    ]
-    one_line_error(run_cli(*args), "exceeds --n-ctx 128", "--too-long skip")
-    assert not (tmp_path / "metrics.json").exists()
-    result = run_cli(*args, "--too-long", "skip", "--quiet")  # the suggested command, same folder
+        str(out),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["skipped_too_long"] == 3
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 4 and any(len(r["window_na_probs"]) > 1 for r in log)
 
 
 @pytest.mark.parametrize(("option", "named"), [("--threads", "--threads"), ("--batch", "--batch")])

@@ -68,7 +68,7 @@ def test_forbidding_the_abstention_forces_a_span(index):
 def test_no_answer_probability_is_shared_over_the_allowed_tokens(index):
     logits = np.zeros(len(PIECES), dtype=np.float32)  # uniform: 1 of the 6 allowed first tokens
     assert chooser(index).na_prob(logits) == pytest.approx(1 / 6)
-    assert FreeChooser(np.array([UN])).na_prob(logits) == pytest.approx(1 / len(PIECES))
+    assert FreeChooser(np.array([UN]), np.array([END])).na_prob(logits) == pytest.approx(1 / len(PIECES))
 
 
 def test_abstention_starts_cover_every_casing():
@@ -78,7 +78,7 @@ def test_abstention_starts_cover_every_casing():
 
 
 def test_free_chooser_forbids_the_abstention_only_at_the_first_token():
-    free = FreeChooser(np.array([UN]))
+    free = FreeChooser(np.array([UN]), np.array([END]))
     free.forbid_abstention()
     assert free.choose(logits_favouring(UN, X)) == X
     free.advance(X)
@@ -116,7 +116,23 @@ def test_span_log_prob_is_over_the_allowed_tokens(index):
 
 def test_free_log_prob_leaves_out_a_forbidden_abstention():
     logits = np.zeros(len(PIECES), dtype=np.float32)
-    free = FreeChooser(np.array([UN]))
+    free = FreeChooser(np.array([UN]), np.array([END]))
     assert np.exp(free.log_prob(logits, X)) == pytest.approx(1 / len(PIECES))
     free.forbid_abstention()
     assert np.exp(free.log_prob(logits, X)) == pytest.approx(1 / (len(PIECES) - 1))
+
+
+def test_ranked_first_tokens_skip_ends_and_follow_the_constraint(index):
+    free = FreeChooser(np.array([UN]), np.array([END]))
+    assert free.ranked(logits_favouring(END, X, PAR), 2) == [X, PAR]
+    span = chooser(index)
+    span.forbid_abstention()
+    assert span.ranked(logits_favouring(X, UN, SPACE_PARIS, IS), 2) == [SPACE_PARIS, IS]
+
+
+def test_context_ends_name_every_occurrence_leftmost_first(index):
+    span = chooser(index, "is Paris is")
+    span.forbid_abstention()
+    span.advance(IS)
+    assert span.context_ends() == (2, 8, 11)
+    assert FreeChooser(np.array([UN]), np.array([END])).context_ends() == ()

@@ -244,8 +244,20 @@ def test_answer_score_judges_the_decoded_answer(embedded_model, paragraph, parag
             assert pieces[0] == g.text
 
 
-def test_unknown_no_answer_score_is_refused():
-    from edgeqa.errors import EdgeQAError
+def test_answer_all_decodes_past_the_threshold(embedded_model, paragraph, paragraph_prompts):
+    with span_engine(embedded_model, na_threshold=0.0) as engine:
+        contexts = [paragraph[0].context] * len(paragraph_prompts)
+        decided = engine.generate_group(paragraph_prompts, contexts)
+        forced = engine.generate_group(paragraph_prompts, contexts, answer_all=True)
+    assert all(g.text == ABSTAIN and g.answer_logprob is None for g in decided)
+    assert all(g.text != ABSTAIN and g.answer_logprob is not None for g in forced)
+    assert [g.na_prob for g in forced] == pytest.approx([g.na_prob for g in decided], abs=1e-3)
 
-    with pytest.raises(EdgeQAError, match="--na-score"):
-        EngineConfig(na_score="vibes")
+
+def test_branches_start_from_different_first_tokens_and_keep_the_best_first(f16_engine, paragraph_prompts):
+    single = f16_engine.generate_group(paragraph_prompts[:2])
+    branched = f16_engine.generate_group(paragraph_prompts[:2], branches=3)
+    assert len(branched) == 6
+    assert [branched[0].text, branched[3].text] == [g.text for g in single]
+    for first in (0, 3):
+        assert len({g.text for g in branched[first : first + 3]}) == 3

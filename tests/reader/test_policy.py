@@ -3,8 +3,8 @@
 import pytest
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.answer_policy import AnswerPolicy, AnswerStyle
-from edgeqa.evaluation.calibration import calibration_path
+from edgeqa.reader.calibration import calibration_path
+from edgeqa.reader.policy import AnswerPolicy, AnswerStyle
 from edgeqa.runtime.engine_config import EngineConfig
 
 

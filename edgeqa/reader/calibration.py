@@ -36,7 +36,7 @@ class ThresholdChoice:
     reason: str
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_calibration(path: Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(record["model_sha256"], str) and isinstance(record["thresholds"], dict):
@@ -54,7 +54,7 @@ def write_calibration(
     path = calibration_path(model)
     record = {"model_sha256": metrics["model_sha256"], "thresholds": {}}
     if path.exists():
-        existing = _read(path)
+        existing = read_calibration(path)
         if existing["model_sha256"] == record["model_sha256"]:
             record = existing
     official = metrics["official"]
@@ -74,7 +74,7 @@ def stored_threshold(model: Path, span_constrained: bool, na_score: str) -> Thre
     path = calibration_path(model)
     if not path.exists():
         return ThresholdChoice(None, f"no {path.name}")
-    record = _read(path)
+    record = read_calibration(path)
     key = policy_key(span_constrained, na_score)
     entry = record["thresholds"].get(key)
     if entry is None:

@@ -5,8 +5,9 @@ enforced while decoding; or free greedy decoding), the no-answer score (the abst
 the first token's distribution, or the doubt in the answer decoded with abstention forbidden),
 and the threshold on that score (`auto`: the one `edgeqa calibrate` stored beside the GGUF, else
 the model's own choice; `model`; or a probability). Eval, calibrate, the demo and the pipeline
-all build their engines through `AnswerPolicy`, so a threshold is resolved the same way
-everywhere, and the reason for each threshold is said the same way.
+all read through a Reader built with an `AnswerPolicy`, so a threshold is resolved the same way
+everywhere, and the reason for each threshold is said the same way. A new knob means changing
+this type and the code that uses the knob.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
-from edgeqa.evaluation.calibration import ThresholdChoice, stored_threshold
+from edgeqa.reader.calibration import ThresholdChoice, stored_threshold
 from edgeqa.runtime.engine_config import ANSWER_SCORE_DEFAULT_THRESHOLD, NA_SCORES, EngineConfig
 
 NA_THRESHOLD_CHOICES = "auto, model, or a probability in [0, 1]"
+DECODINGS = ("span", "free")
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,22 @@ class AnswerStyle:
 
     GROUP = ("answer policy", "how an answer or an abstention is chosen")
 
-    decoding: str = option("span", choices=("span", "free"))
+    decoding: str = option("span", choices=DECODINGS)
     """span: the answer can only be a span of the context or the abstention, enforced while
     decoding; free: plain greedy decoding"""
     na_score: str = option("abstention", choices=NA_SCORES)
     """the no-answer probability: abstention: the abstention's share of the first token's
     distribution; answer: 1 - P(the answer decoded when the model may not abstain), its doubt in
     its own answer (every answer is decoded; abstain above the threshold, 0.5 without one)"""
+
+    def __post_init__(self) -> None:
+        if self.decoding not in DECODINGS:
+            raise EdgeQAError(f"--decoding must be one of {', '.join(DECODINGS)}, not {self.decoding!r}")
+        if self.na_score not in NA_SCORES:
+            raise EdgeQAError(f"--na-score must be one of {', '.join(NA_SCORES)}, not {self.na_score!r}")
+        later = getattr(super(), "__post_init__", None)  # the next option set mixed into a command
+        if later is not None:
+            later()
 
     @property
     def span_constrained(self) -> bool:
@@ -89,6 +100,12 @@ class AnswerPolicy(AnswerStyle):
             base, span_constrained=self.span_constrained, na_score=self.na_score, na_threshold=threshold.value
         )
         return config, threshold
+
+    @classmethod
+    def of(cls, options: AnswerStyle) -> AnswerPolicy:
+        """The policy part of a command's options (or of a YAML section's settings)."""
+        threshold = getattr(options, "na_threshold", "auto")
+        return cls(decoding=options.decoding, na_score=options.na_score, na_threshold=str(threshold))
 
     @classmethod
     def forced_answers(cls, style: AnswerStyle) -> AnswerPolicy:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from edgeqa.evaluation.calibration import calibration_path, stored_threshold
+from edgeqa.reader.calibration import calibration_path, stored_threshold
 from tests.helpers import run_cli
 
 FAST = ("--max-answer-tokens", "12", "--quiet", "--limit", "16", "--seed", "1")

@@ -1,0 +1,293 @@
+"""`edgeqa.Reader`: answers with their place in the context, for users and for edgeqa itself.
+
+    from edgeqa import Reader
+
+    with Reader("smollm2-135m-squad") as reader:
+        answer = reader.answer("Where is the Eiffel Tower?", "The Eiffel Tower is in Paris.")
+        print(answer.text, answer.start, answer.score)
+
+Every answer in edgeqa (eval, calibrate, the demo, the pipeline, the profiler) comes through
+this class, so one answer policy (`auto`: the reader's calibrated threshold) holds everywhere.
+It is a thin layer over the engine: it groups questions by context so the engine's prefix
+sharing works, reads a context longer than one window in windows (windows.py) and combines
+what each window found into one `Answer`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.prompts import ABSTAIN, parse_answer
+from edgeqa.reader.answer import Answer
+from edgeqa.reader.calibration import ThresholdChoice
+from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.reader.windows import QUESTION_RESERVE, Window, WindowIndex, WindowOptions, plan_windows
+from edgeqa.runtime.engine_config import EngineConfig, Generation, StreamTimings
+
+DEFAULT_READER = "smollm2-135m-squad"
+ALTERNATIVES = 2  # extra first tokens tried per top-k answer: some lead to the same span
+
+
+RETRIEVAL_WEIGHT = 1 / 3  # per BM25 point, in the log-probability units of the window ranking
+SPAN_WEIGHT = 0.5  # of log P(span | answering), beside log P(answering) in the window ranking
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One question read in one window: the window's generations (one per branch) and how well
+    BM25 matched the question to the window (0 for a context read whole)."""
+
+    window: int
+    generations: list[Generation]
+    retrieval: float = 0.0
+
+
+class Reader:
+    """A GGUF reader on llama.cpp. `model`: a shipped reader's name (merged on first use into a
+    fast local copy), `embedded`, or a GGUF path; the options are named as the CLI's."""
+
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_READER,
+        *,
+        threads: int | None = None,
+        decoding: str = "span",
+        na_score: str = "abstention",
+        na_threshold: str | float = "auto",
+        max_seq_len: int = 512,
+        doc_stride: int = 128,
+        max_windows: int = 4,
+        n_ctx: int = 4096,
+        parallel: int = 16,
+        max_answer_tokens: int = 32,
+    ):
+        from edgeqa.command_args import usable_cores
+        from edgeqa.reader.shipped import resolve_reader_model
+
+        policy = AnswerPolicy(decoding=decoding, na_score=na_score, na_threshold=str(na_threshold))
+        engine = EngineConfig(
+            n_ctx=n_ctx,
+            n_threads=threads or usable_cores(),
+            parallel=parallel,
+            max_answer_tokens=max_answer_tokens,
+        )
+        self._load(
+            resolve_reader_model(model), policy, engine, WindowOptions(max_seq_len, doc_stride, max_windows)
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        model: Path,
+        policy: AnswerPolicy,
+        engine: EngineConfig,
+        windows: WindowOptions | None = None,
+    ) -> Reader:
+        """A reader of the GGUF `model` from the settings objects edgeqa's commands hold."""
+        reader = cls.__new__(cls)
+        reader._load(model, policy, engine, windows or WindowOptions())
+        return reader
+
+    def _load(self, model: Path, policy: AnswerPolicy, engine: EngineConfig, windows: WindowOptions) -> None:
+        from edgeqa.runtime.engine import QAEngine
+
+        self.model_path = model
+        self.policy = policy
+        self.windows = windows
+        config, threshold = policy.apply(engine, model)
+        self.threshold: ThresholdChoice = threshold  # None: the model decides; and why
+        self.engine = QAEngine(model, config)
+        overhead = len(self.engine.qa_prompt("", ""))
+        self.window_tokens = windows.max_seq_len - overhead - QUESTION_RESERVE
+        if self.window_tokens < 32:
+            self.close()
+            raise EdgeQAError(
+                f"--max-seq-len {windows.max_seq_len} leaves {self.window_tokens} tokens for the context "
+                f"after the prompt's {overhead} and the question's {QUESTION_RESERVE}; raise it"
+            )
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- answers ---------------------------------------------------------------------------
+    def answer(self, question: str, context: str, top_k: int = 1) -> Answer | list[Answer]:
+        """The answer to `question` from `context` (a list of up to `top_k` different spans,
+        best first, when top_k > 1)."""
+        return self.answer_many([(question, context)], top_k=top_k)[0]
+
+    def answer_many(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        top_k: int = 1,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Answer] | list[list[Answer]]:
+        """Answers to many (question, context) pairs, in their order. Questions on the same
+        context are decoded together over its shared prefix; `progress(n)` hears of each n
+        answered."""
+        pairs = list(pairs)
+        answers: list = [None] * len(pairs)
+        for index, answer in self.iter_answers(pairs, top_k):
+            answers[index] = answer
+            if progress is not None:
+                progress(1)
+        return answers
+
+    def iter_answers(
+        self, pairs: Sequence[tuple[str, str]], top_k: int = 1
+    ) -> Iterator[tuple[int, Answer | list[Answer]]]:
+        """(index into `pairs`, answer) as each context's questions finish: what a resumable
+        run logs as it goes."""
+        if top_k < 1:
+            raise EdgeQAError(f"top_k must be at least 1, not {top_k}")
+        by_context: dict[str, list[int]] = {}
+        for index, (question, context) in enumerate(pairs):
+            if not question.strip() or not context.strip():
+                raise EdgeQAError(f"pair {index}: the question and the context must both hold text")
+            by_context.setdefault(context, []).append(index)
+        branches = 1 if top_k == 1 else min(top_k + ALTERNATIVES, self.engine.config.parallel)
+        for context, indices in by_context.items():
+            windows = self.split(context)
+            reads = self._read_document(windows, [pairs[i][0] for i in indices], branches)
+            for index, question_reads in zip(indices, reads, strict=True):
+                candidates = self._combine(windows, question_reads)
+                yield index, candidates[0] if top_k == 1 else candidates[:top_k]
+
+    def split(self, context: str) -> list[Window]:
+        """`context` as the windows it is read in (one when it fits)."""
+        return plan_windows(
+            context, self.engine.token_starts(context), self.window_tokens, self.windows.doc_stride
+        )
+
+    def _read_document(self, windows: list[Window], questions: list[str], branches: int) -> list[list[_Read]]:
+        """Every question read in its chosen windows, each window's prefix decoded once. Over
+        several windows every window answers (the reader decides after combining them)."""
+        from edgeqa.runtime.scheduler import plan_groups
+
+        if len(windows) == 1:
+            chosen = [{0: 0.0} for _ in questions]
+        else:
+            index = WindowIndex(windows)
+            chosen = [index.best(q, self.windows.max_windows) for q in questions]
+        reads: list[list[_Read]] = [[] for _ in questions]
+        for number, window in enumerate(windows):
+            askers = [q for q in range(len(questions)) if number in chosen[q]]
+            prompts = [self.engine.qa_prompt(window.text, questions[q]) for q in askers]
+            self._check_fits(prompts)
+            for group in plan_groups(self.engine, [window.text] * len(prompts), prompts, branches):
+                generations = self.engine.generate_group(
+                    [prompts[g] for g in group], [window.text] * len(group), branches, len(windows) > 1
+                )
+                for position, g in enumerate(group):
+                    own = generations[position * branches : (position + 1) * branches]
+                    reads[askers[g]].append(_Read(number, own, chosen[askers[g]][number]))
+        return reads
+
+    def _check_fits(self, prompts: Sequence[Sequence[int]]) -> None:
+        config = self.engine.config
+        for prompt in prompts:
+            if len(prompt) + config.max_answer_tokens > config.n_ctx:
+                raise EdgeQAError(
+                    f"a question of {len(prompt)} prompt tokens + {config.max_answer_tokens} answer tokens "
+                    f"does not fit --n-ctx {config.n_ctx}; shorten the question or raise --n-ctx"
+                )
+
+    # --- combining windows -----------------------------------------------------------------
+    def _combine(self, windows: list[Window], reads: list[_Read]) -> list[Answer]:
+        """Every distinct span found, best first; or the abstention. Over several windows the
+        no-answer probability is the lowest window's (answerable if any window says so) and
+        the threshold applies to it; spans rank by log P(answering) + SPAN_WEIGHT x log P(span)
+        + RETRIEVAL_WEIGHT x BM25, the rule that picked the right window best on dev articles."""
+        no_answers = {r.window: r.generations[0].na_prob for r in reads}
+        no_answer = min(no_answers.values())
+        cost = {
+            "windows_read": len(reads),
+            "no_answer_probs": no_answers,
+            "prompt_tokens": sum(r.generations[0].prompt_tokens for r in reads),
+            "generated_tokens": sum(g.generated_tokens for r in reads for g in r.generations),
+            "latency_s": sum(max(g.latency_s for g in r.generations) for r in reads),
+        }
+        threshold = self.threshold.value
+        if len(reads) > 1 and threshold is not None and no_answer > threshold:
+            return [Answer.abstention(no_answer, raw=ABSTAIN, **cost)]
+        ranked: dict[tuple, tuple[float, Answer]] = {}
+        for read in reads:
+            for generation in read.generations:
+                answer = self._span(windows[read.window], read.window, generation, no_answer, cost)
+                if answer is None:
+                    continue
+                rank = self._rank(generation, read.retrieval)
+                key = (answer.start, answer.end, answer.text)
+                if key not in ranked or ranked[key][0] < rank:
+                    ranked[key] = (rank, answer)
+        if not ranked:
+            return [Answer.abstention(no_answer, raw=reads[0].generations[0].text, **cost)]
+        return [answer for _, answer in sorted(ranked.values(), key=lambda pair: -pair[0])]
+
+    def _rank(self, generation: Generation, retrieval: float) -> float:
+        """How much a window's span is preferred over the other windows' (see _combine)."""
+        span = generation.answer_logprob or 0.0
+        answering = math.log(max(1e-9, 1.0 - generation.na_prob))
+        if self.policy.na_score == "answer":
+            answering = span  # the answer score's no-answer probability is 1 - P(span)
+        return answering + SPAN_WEIGHT * span + RETRIEVAL_WEIGHT * retrieval
+
+    def _span(
+        self, window: Window, number: int, generation: Generation, no_answer: float, cost: dict
+    ) -> Answer | None:
+        """The generation as an answer placed in the whole context; None for an abstention."""
+        if generation.answer_logprob is None or generation.generated_tokens == 0:
+            return None
+        text = parse_answer(generation.text)
+        if not text:
+            return None
+        found = locate(window.text, text, generation.context_ends)
+        start = None if found is None else window.start + found
+        likelihood = math.exp(generation.answer_logprob)
+        if self.policy.na_score == "abstention":
+            likelihood *= 1.0 - generation.na_prob
+        return Answer(
+            text=text,
+            start=start,
+            end=None if start is None else start + len(text),
+            score=likelihood,
+            no_answer_prob=no_answer,
+            abstained=False,
+            window=number,
+            raw=generation.text,
+            **cost,
+        )
+
+    # --- streaming -------------------------------------------------------------------------
+    def stream(self, question: str, context: str, timings: StreamTimings | None = None) -> Iterator[str]:
+        """The answer to one question, piece by piece as it is decoded (for a chat page and for
+        latency profiling); an abstention comes as the model's abstention word. Only for a
+        context that fits one window: answer() reads longer ones."""
+        if len(self.engine.token_starts(context)) > self.window_tokens:
+            raise EdgeQAError(
+                f"the context is longer than one window ({self.window_tokens} tokens); use answer()"
+            )
+        prompt = self.engine.qa_prompt(context, question)
+        return self.engine.stream(prompt, timings, reuse_prefix=False, context=context)
+
+
+def locate(context: str, text: str, byte_ends: Sequence[int]) -> int | None:
+    """Where `text` starts in `context`: at the decoded span's end nearest the start when span
+    decoding recorded one (the leftmost occurrence), else the first occurrence anywhere."""
+    if byte_ends:
+        encoded = context.encode("utf-8")
+        end = len(encoded[: byte_ends[0]].decode("utf-8", errors="ignore"))
+        found = context.rfind(text, 0, end + 1)
+        if found != -1 and end - found - len(text) <= 2:
+            return found
+    found = context.find(text)
+    return None if found == -1 else found

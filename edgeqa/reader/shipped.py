@@ -1,0 +1,111 @@
+"""A shipped reader at full speed: its LoRA merged into the base once, cached, then used as is.
+
+Why: the shipped readers are LoRA GGUFs (9 MiB) over the embedded Q4_1 base. Applied at load,
+the LoRA costs its own matmuls at every token and the Q4_1 base gets none of llama.cpp's
+repacked CPU kernels: half the speed of a plain export. Merged and written as Q8_0 (as fast as
+a Q4_K_M here, and close to lossless) it answers as the LoRA does at twice the prompt rate.
+The merge takes seconds and happens once per adapter version, in a cache keyed by the
+adapter's sha256; the adapter's calibrated thresholds come along (its answers are the same
+model's, measured within noise on the dev set; see benchmarks/RESULTS.md).
+A GGUF path (the LoRA file itself included) is always used as given.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edgeqa.errors import EdgeQAError
+from edgeqa.fileio import atomic_write_json, sha256_file
+from edgeqa.models.registry import READERS, READERS_DIR, resolve_model
+from edgeqa.reader.calibration import calibration_path, read_calibration
+
+MERGED_QUANT = "q8_0"
+CACHE_ENV = "EDGEQA_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """$EDGEQA_CACHE_DIR, else $XDG_CACHE_HOME/edgeqa, else ~/.cache/edgeqa."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeqa"
+
+
+def resolve_reader_model(model: str | Path | None) -> Path:
+    """A --model value as the GGUF to load: a shipped reader's name gives its merged copy."""
+    if model is not None and str(model) in READERS:
+        return merged_reader(str(model))
+    return resolve_model(model)
+
+
+def merged_reader(name: str) -> Path:
+    """The merged Q8_0 of shipped reader `name`, made on first use."""
+    adapter = resolve_model(name)
+    digest = sha256_file(adapter)
+    folder = cache_dir() / "readers" / f"{name}-{digest[:16]}"
+    target = folder / f"{name}-{MERGED_QUANT.upper()}.gguf"
+    if target.is_file():
+        return target
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgeQAError(
+            f"{folder}: cannot create the reader cache ({exc.strerror}); set {CACHE_ENV}"
+        ) from None
+    print(
+        f"edgeqa: first use of {name}: merging its LoRA into the base and writing {MERGED_QUANT.upper()} "
+        f"to {folder} (once; about 10 s and 140 MiB)",
+        file=sys.stderr,
+    )
+    started = time.perf_counter()
+    _merge_into(adapter, digest, target)
+    print(f"edgeqa: {name} merged in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return target
+
+
+def _merge_into(adapter: Path, digest: str, target: Path) -> None:
+    """Merge, quantize and carry the calibration; every file is whole or absent (concurrent
+    first uses each work in their own folder and the last rename wins)."""
+    from edgeqa.command_args import usable_cores
+    from edgeqa.export.merge_lora_gguf import merge_lora_gguf
+    from edgeqa.export.quantize import quantize_gguf
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.prompts import PROMPT_LAYOUT_KEY
+    from edgeqa.runtime.llama_session import adapter_base_info
+
+    info = read_gguf_info(adapter)
+    base = adapter_base_info(info)
+    work = Path(tempfile.mkdtemp(prefix=".merge-", dir=target.parent))
+    try:
+        merged = merge_lora_gguf(
+            base.path, adapter, work / "merged-F16.gguf", {PROMPT_LAYOUT_KEY: info.prompt_layout}
+        )
+        quantized = quantize_gguf(merged, work / target.name, MERGED_QUANT, threads=usable_cores())
+        if _carry_calibration(adapter, digest, quantized):
+            os.replace(calibration_path(quantized), calibration_path(target))
+        os.replace(quantized, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _carry_calibration(adapter: Path, digest: str, merged: Path) -> bool:
+    """Give `merged` the adapter's calibrated thresholds; False when it has none."""
+    source = calibration_path(adapter)
+    if not source.is_file():
+        return False
+    record = read_calibration(source)
+    if record["model_sha256"] != digest:
+        return False
+    atomic_write_json(
+        calibration_path(merged),
+        {
+            **record,
+            "model_sha256": sha256_file(merged),
+            "inherited_from": f"{READERS_DIR.name}/{adapter.name}",
+        },
+    )
+    return True
