@@ -22,8 +22,11 @@ def test_settings_come_from_the_pipeline_section(tmp_path):
     with pytest.raises(EdgeQAError, match="unknown pipeline option 'evals'"):
         load_settings(preset, {})
     preset.write_text("pipeline:\n  na_score: vibes\n")
-    with pytest.raises(EdgeQAError, match="na_score must be one of abstention, answer"):
+    with pytest.raises(EdgeQAError, match="pipeline: --na-score must be one of abstention, answer"):
         load_settings(preset, {})
+    preset.write_text("pipeline:\n  na_threshold: 0.3\n")
+    assert load_settings(preset, {}).answer_policy().fixed_threshold() == 0.3
+    assert PipelineSettings().answer_policy().na_threshold == "auto"  # one default everywhere
 
 
 def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monkeypatch, capsys):
@@ -46,6 +49,11 @@ def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monk
         assert (report.parent / plot).stat().st_size > 0
     metrics = json.loads((report.parent / "eval" / "fine-tuned q4_k_m" / "metrics.json").read_text())
     assert metrics["official"]["total"] == 4
+    assert metrics["na_threshold"] is None  # no calibration beside a fresh export: the model decides
+    reference = json.loads(
+        (report.parent / "eval" / "reference smollm2-135m-squad" / "metrics.json").read_text()
+    )
+    assert reference["na_threshold"] == pytest.approx(0.1102, abs=1e-3)  # auto: the reader's calibration
     capsys.readouterr()
 
     run_pipeline(config, settings, show_progress=False)

@@ -122,3 +122,15 @@ def test_answers_are_plain_frozen_data():
     with pytest.raises(dataclasses.FrozenInstanceError):
         answer.text = "x"  # type: ignore[misc]
     assert answer.score == answer.no_answer_prob == 0.9
+
+
+def test_importing_the_reader_loads_neither_llama_cpp_nor_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edgeqa; edgeqa.Reader, edgeqa.Answer; "
+        "print(sorted({'llama_cpp', 'torch'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
