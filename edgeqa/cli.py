@@ -48,6 +48,10 @@ COMMANDS = {
         "check this machine: hardware, llama.cpp build, a real quantized inference",
     ),
     "demo": ("edgeqa.demo.command", "the Gradio demo (the same app as the Hugging Face Space in apps/space)"),
+    "serve": (
+        "edgeqa.serve.command",
+        "an HTTP API for the reader: /v1/answer, /health, /metrics; concurrent requests batched",
+    ),
     "pipeline": (
         "edgeqa.pipeline.command",
         "finetune -> export -> eval (base vs fine-tuned) -> profile -> one report",

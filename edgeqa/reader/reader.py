@@ -30,6 +30,7 @@ from edgeqa.runtime.engine_config import EngineConfig, Generation, StreamTimings
 
 DEFAULT_READER = "smollm2-135m-squad"
 ALTERNATIVES = 2  # extra first tokens tried per top-k answer: some lead to the same span
+CHUNK_QUESTIONS = 64  # questions read together before their answers are handed out
 
 
 RETRIEVAL_WEIGHT = 1 / 3  # per BM25 point, in the log-probability units of the window ranking
@@ -145,8 +146,9 @@ class Reader:
     def iter_answers(
         self, pairs: Sequence[tuple[str, str]], top_k: int = 1
     ) -> Iterator[tuple[int, Answer | list[Answer]]]:
-        """(index into `pairs`, answer) as each context's questions finish: what a resumable
-        run logs as it goes."""
+        """(index into `pairs`, answer) as each chunk of contexts is read: what a resumable run
+        logs as it goes. Contexts are read CHUNK_QUESTIONS questions at a time, their questions
+        planned together so that small contexts share decoding steps."""
         if top_k < 1:
             raise EdgeQAError(f"top_k must be at least 1, not {top_k}")
         by_context: dict[str, list[int]] = {}
@@ -155,12 +157,14 @@ class Reader:
                 raise EdgeQAError(f"pair {index}: the question and the context must both hold text")
             by_context.setdefault(context, []).append(index)
         branches = 1 if top_k == 1 else min(top_k + ALTERNATIVES, self.engine.config.parallel)
+        chunk: list[tuple[list[Window], list[int]]] = []
         for context, indices in by_context.items():
-            windows = self.split(context)
-            reads = self._read_document(windows, [pairs[i][0] for i in indices], branches)
-            for index, question_reads in zip(indices, reads, strict=True):
-                candidates = self._combine(windows, question_reads)
-                yield index, candidates[0] if top_k == 1 else candidates[:top_k]
+            chunk.append((self.split(context), indices))
+            if sum(len(i) for _, i in chunk) >= CHUNK_QUESTIONS:
+                yield from self._answer_chunk(chunk, pairs, branches, top_k)
+                chunk = []
+        if chunk:
+            yield from self._answer_chunk(chunk, pairs, branches, top_k)
 
     def split(self, context: str) -> list[Window]:
         """`context` as the windows it is read in (one when it fits)."""
@@ -168,28 +172,51 @@ class Reader:
             context, self.engine.token_starts(context), self.window_tokens, self.windows.doc_stride
         )
 
-    def _read_document(self, windows: list[Window], questions: list[str], branches: int) -> list[list[_Read]]:
-        """Every question read in its chosen windows, each window's prefix decoded once. Over
-        several windows every window answers (the reader decides after combining them)."""
+    def _answer_chunk(
+        self,
+        chunk: list[tuple[list[Window], list[int]]],
+        pairs: Sequence[tuple[str, str]],
+        branches: int,
+        top_k: int,
+    ) -> Iterator[tuple[int, Answer | list[Answer]]]:
+        """Every question of the chunk read in its chosen windows, then combined."""
+        reads = self._read(chunk, pairs, branches)
+        for windows, indices in chunk:
+            for index in indices:
+                candidates = self._combine(windows, reads[index])
+                yield index, candidates[0] if top_k == 1 else candidates[:top_k]
+
+    def _read(
+        self, chunk: list[tuple[list[Window], list[int]]], pairs: Sequence[tuple[str, str]], branches: int
+    ) -> dict[int, list[_Read]]:
+        """pair index -> its reads. The reads of a window are adjacent, so each window's prefix is
+        decoded once; over several windows every window answers (the reader decides after
+        combining them)."""
         from edgeqa.runtime.scheduler import plan_groups
 
-        if len(windows) == 1:
-            chosen = [{0: 0.0} for _ in questions]
-        else:
+        work: list[tuple[Window, int, int, float, bool]] = []  # window, its number, pair, BM25, several
+        for windows, indices in chunk:
+            if len(windows) == 1:
+                work.extend((windows[0], 0, i, 0.0, False) for i in indices)
+                continue
             index = WindowIndex(windows)
-            chosen = [index.best(q, self.windows.max_windows) for q in questions]
-        reads: list[list[_Read]] = [[] for _ in questions]
-        for number, window in enumerate(windows):
-            askers = [q for q in range(len(questions)) if number in chosen[q]]
-            prompts = [self.engine.qa_prompt(window.text, questions[q]) for q in askers]
-            self._check_fits(prompts)
-            for group in plan_groups(self.engine, [window.text] * len(prompts), prompts, branches):
-                generations = self.engine.generate_group(
-                    [prompts[g] for g in group], [window.text] * len(group), branches, len(windows) > 1
+            chosen = {i: index.best(pairs[i][0], self.windows.max_windows) for i in indices}
+            for number, window in enumerate(windows):
+                work.extend(
+                    (window, number, i, chosen[i][number], True) for i in indices if number in chosen[i]
                 )
-                for position, g in enumerate(group):
-                    own = generations[position * branches : (position + 1) * branches]
-                    reads[askers[g]].append(_Read(number, own, chosen[askers[g]][number]))
+        prompts = [self.engine.qa_prompt(window.text, pairs[i][0]) for window, _, i, _, _ in work]
+        self._check_fits(prompts)
+        texts = [window.text for window, *_ in work]
+        reads: dict[int, list[_Read]] = {}
+        for group in plan_groups(self.engine, texts, prompts, branches):
+            generations = self.engine.generate_group(
+                [prompts[g] for g in group], [texts[g] for g in group], branches, [work[g][4] for g in group]
+            )
+            for position, g in enumerate(group):
+                _, number, pair, retrieval, _ = work[g]
+                own = generations[position * branches : (position + 1) * branches]
+                reads.setdefault(pair, []).append(_Read(number, own, retrieval))
         return reads
 
     def _check_fits(self, prompts: Sequence[Sequence[int]]) -> None:

@@ -261,39 +261,43 @@ class QAEngine:
         self.session.clear()
         return nll, count
 
-    def kv_cells_needed(self, prompts: Sequence[Sequence[int]], branches: int = 1) -> int:
+    def kv_cells_needed(
+        self, prompts: Sequence[Sequence[int]], branches: int = 1, contexts: Sequence[str] | None = None
+    ) -> int:
+        """KV cells a group takes: the shared prefix once, each context's cells once (see
+        `_prefill`), each prompt's own tokens and its answers."""
         shared = common_prefix_length(prompts, keep_one=True)
-        return shared + sum(len(p) - shared + branches * self.config.max_answer_tokens for p in prompts)
+        clusters: dict[str, list[Sequence[int]]] = {}
+        for i, prompt in enumerate(prompts):
+            clusters.setdefault(contexts[i] if contexts else "", []).append(prompt)
+        cells = shared
+        for members in clusters.values():
+            local = common_prefix_length(members, keep_one=True)
+            cells += local - shared
+            cells += sum(len(p) - local + branches * self.config.max_answer_tokens for p in members)
+        return cells
 
     def generate_group(
         self,
         prompts: Sequence[Sequence[int]],
         contexts: Sequence[str] | None = None,
         branches: int = 1,
-        answer_all: bool = False,
+        answer_all: bool | Sequence[bool] = False,
     ) -> list[Generation]:
-        """Greedy answers for prompts decoded together (sharing a prefix). `contexts` (one per
-        prompt) are needed when the engine decodes span-constrained. With `branches` > 1 each
+        """Greedy answers for prompts decoded together. `contexts` (one per prompt) are needed
+        when the engine decodes span-constrained; prompts on the same context share its cells
+        (see `_prefill`), so a group may mix the questions of several contexts. With `branches` > 1 each
         prompt is answered that many times, branch j starting from its j-th likeliest first
         token (the alternatives of a top-k answer): prompt-major order, at most `parallel`
-        sequences in all. `answer_all` decodes an answer for every prompt whatever the
-        configured threshold says (the caller decides later, as a reader of several windows)."""
+        sequences in all. `answer_all` (for all prompts, or one flag each) decodes an answer whatever
+        the configured threshold says (the caller decides later, as a reader of several windows)."""
         count = len(prompts) * branches
         if not prompts or branches < 1 or count > self.config.parallel:
             raise ValueError(
                 f"a group holds 1..{self.config.parallel} sequences, got {len(prompts)} x {branches}"
             )
         started = time.perf_counter()
-        shared = common_prefix_length(prompts, keep_one=True)
-        self._prepare_prefix(list(prompts[0][:shared]))
-        for seq in range(1, len(prompts) + 1):
-            self.session.copy(PREFIX_SEQ, seq)
-        entries = []
-        for seq, prompt in enumerate(prompts, start=1):
-            last = len(prompt) - 1
-            entries.extend((t, pos, seq, pos == last) for pos, t in enumerate(prompt) if pos >= shared)
-        first_logits = self.session.decode_chunked(entries)
-        self.stats.prompt_tokens_decoded += len(entries)
+        first_logits = self._prefill(prompts, contexts)
 
         # sequence of prompt i, branch j: 1 + i * branches + j (branch 0 keeps the prompt's cells)
         for i in reversed(range(len(prompts)) if branches > 1 else ()):
@@ -303,19 +307,53 @@ class QAEngine:
             for j in range(1, branches):
                 self.session.copy(1 + i * branches, 1 + i * branches + j)
         owner = [i for i in range(len(prompts)) for _ in range(branches)]
-        threshold = 1.0 if answer_all else self.config.na_threshold
+        forcing = [answer_all] * len(prompts) if isinstance(answer_all, bool) else list(answer_all)
+        thresholds = [1.0 if forcing[i] else self.config.na_threshold for i in owner]
         context_of = [contexts[i] if contexts else None for i in owner]
-        starts = [self._start_answer(first_logits[i], context_of[k], threshold) for k, i in enumerate(owner)]
+        starts = [
+            self._start_answer(first_logits[i], context_of[k], thresholds[k]) for k, i in enumerate(owner)
+        ]
         forced: list[int | None] = [None] * count
         if branches > 1:
             for i in range(len(prompts)):
                 chooser = starts[i * branches][0]
                 for j, token in enumerate(chooser.ranked(first_logits[i], branches)):
                     forced[i * branches + j] = token
-        return self._decode_answers(prompts, owner, starts, forced, first_logits, started, threshold)
+        return self._decode_answers(prompts, owner, starts, forced, first_logits, started, thresholds)
+
+    def _prefill(self, prompts: Sequence[Sequence[int]], contexts: Sequence[str] | None) -> list[np.ndarray]:
+        """Prompt i into sequence i + 1; the last token's logits of each. What all prompts share
+        (the system prompt) comes from sequence 0's cache; the prompts on one context (one
+        cluster) share that context's cells, decoded once into the cluster's first sequence."""
+        shared = common_prefix_length(prompts, keep_one=True)
+        self._prepare_prefix(list(prompts[0][:shared]))
+        for seq in range(1, len(prompts) + 1):
+            self.session.copy(PREFIX_SEQ, seq)
+        clusters: dict[str, list[int]] = {}
+        for i in range(len(prompts)):
+            clusters.setdefault(contexts[i] if contexts else "", []).append(i)
+        leading, reuse = [], {}
+        for members in clusters.values():
+            local = common_prefix_length([prompts[i] for i in members], keep_one=True)
+            leader = members[0]
+            leading.extend(
+                (t, pos, leader + 1, False) for pos, t in enumerate(prompts[leader][shared:local], shared)
+            )
+            reuse.update((i, (leader, local)) for i in members)
+        self.session.decode_chunked(leading)
+        entries = []
+        for i in range(len(prompts)):
+            leader, local = reuse[i]
+            if i != leader and local > shared:
+                self.session.copy(leader + 1, i + 1, shared, local)
+            last = len(prompts[i]) - 1
+            entries.extend((t, pos, i + 1, pos == last) for pos, t in enumerate(prompts[i][local:], local))
+        first_logits = self.session.decode_chunked(entries)
+        self.stats.prompt_tokens_decoded += len(leading) + len(entries)
+        return first_logits
 
     def _decode_answers(
-        self, prompts, owner, starts, forced, first_logits, started, threshold
+        self, prompts, owner, starts, forced, first_logits, started, thresholds
     ) -> list[Generation]:
         """Decode every started sequence (1 + its index) one token per step until each ends."""
         count = len(owner)
@@ -352,7 +390,7 @@ class QAEngine:
         generations = []
         for k in range(count):
             first_na_prob, abstained_first = starts[k][1], abstained[k]
-            na_prob, abstain = self._settle(first_na_prob, logprobs[k], abstained_first, threshold)
+            na_prob, abstain = self._settle(first_na_prob, logprobs[k], abstained_first, thresholds[k])
             generations.append(
                 Generation(
                     text=ABSTAIN if abstain else self.detokenize(generated[k]),

@@ -141,9 +141,10 @@ class LlamaSession:
         """Drop sequence `seq`'s cells from position `start` on."""
         self._llama_cpp.llama_memory_seq_rm(self.memory, seq, start, -1)
 
-    def copy(self, source: int, target: int) -> None:
-        """Give sequence `target` the cells of `source` (free in a unified KV cache)."""
-        self._llama_cpp.llama_memory_seq_cp(self.memory, source, target, -1, -1)
+    def copy(self, source: int, target: int, start: int = -1, end: int = -1) -> None:
+        """Give sequence `target` the cells of `source` at positions [start, end) (all by
+        default): free in a unified KV cache, where the cells are shared, not duplicated."""
+        self._llama_cpp.llama_memory_seq_cp(self.memory, source, target, start, end)
 
     def decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
         """Decode (token, position, seq_id, wants_logits) entries; logits of those that want them."""

@@ -1,7 +1,10 @@
 """Plan which questions are decoded together, and run them through a QAEngine.
 
-Questions on the same paragraph share a prompt prefix, so they form a group; a group is split
-when it exceeds the engine's parallel sequences or its KV cache.
+Questions on the same context share a prompt prefix, so they go together; a context with more
+questions than one group holds gets groups of its own (its prefix stays cached in sequence 0
+from one to the next), while contexts with few questions share a group (each context's cells
+decoded once, its questions' answers decoded in the same steps as the others'). A group is
+split when it exceeds the engine's parallel sequences or its KV cache.
 """
 
 from __future__ import annotations
@@ -14,18 +17,35 @@ from edgeqa.runtime.engine import QAEngine
 def plan_groups(
     engine: QAEngine, contexts: Sequence[str], prompts: Sequence[Sequence[int]], branches: int = 1
 ) -> Iterator[list[int]]:
-    """Indices of consecutive same-context prompts, in runs that fit the engine (each prompt
-    answered `branches` times)."""
+    """Indices of consecutive prompts (same-context prompts adjacent) in runs that fit the
+    engine, each prompt answered `branches` times; a context joins a group holding others only
+    when all its prompts fit there too."""
+    run_end = _run_ends(contexts)
     group: list[int] = []
     for index, context in enumerate(contexts):
-        candidate = [*group, index]
-        same_paragraph = bool(group) and contexts[group[0]] == context
-        fits = engine.kv_cells_needed([prompts[i] for i in candidate], branches) <= engine.config.n_ctx
-        too_many = len(candidate) * branches > engine.config.parallel
-        if group and (not same_paragraph or too_many or not fits):
+        starts_context = index == 0 or contexts[index - 1] != context
+        whole = list(range(index, run_end[index])) if starts_context and group else [index]
+        if group and not _fits(engine, contexts, prompts, [*group, *whole], branches):
             yield group
-            group = [index]
-        else:
-            group = candidate
+            group = []
+        group.append(index)
     if group:
         yield group
+
+
+def _fits(engine: QAEngine, contexts, prompts, indices: list[int], branches: int) -> bool:
+    if len(indices) * branches > engine.config.parallel:
+        return False
+    needed = engine.kv_cells_needed([prompts[i] for i in indices], branches, [contexts[i] for i in indices])
+    return needed <= engine.config.n_ctx
+
+
+def _run_ends(contexts: Sequence[str]) -> list[int]:
+    """For each index, where its run of equal consecutive contexts ends."""
+    ends = [0] * len(contexts)
+    end = len(contexts)
+    for index in reversed(range(len(contexts))):
+        if index + 1 < len(contexts) and contexts[index + 1] != contexts[index]:
+            end = index + 1
+        ends[index] = end
+    return ends

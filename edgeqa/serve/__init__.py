@@ -1,0 +1,1 @@
+"""`edgeqa serve`: the reader behind an HTTP API with a batching scheduler."""

@@ -1,0 +1,129 @@
+"""`edgeqa serve`: the reader behind an HTTP API, many users batched together."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from edgeqa.command_args import option, usable_cores
+from edgeqa.errors import EdgeQAError
+from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.reader.windows import WindowOptions
+
+API_KEY_ENV = "EDGEQA_API_KEY"
+DESCRIPTION = (
+    "Serve POST /v1/answer (question + context -> the answer with its offsets, score and "
+    "no-answer probability), GET /health (503 while loading, 200 when ready) and GET /metrics "
+    "(Prometheus). Requests that wait together are decoded together; a full queue answers 503 "
+    "with Retry-After. The API's schema is at /docs."
+)
+EPILOG = (
+    "example: edgeqa serve --model smollm2-135m-squad --port 8080\n"
+    "         curl -s localhost:8080/v1/answer -H 'Content-Type: application/json' \\\n"
+    '              -d \'{"question": "Who?", "context": "Gustave Eiffel designed it."}\''
+)
+
+
+@dataclass(frozen=True)
+class ServeArgs(AnswerPolicy, WindowOptions):
+    model: tuple[str, ...] = option((), metavar="GGUF")
+    """GGUF or model name to serve (repeatable; requests choose one by name); default: the
+    shipped reader smollm2-135m-squad"""
+    host: str = "127.0.0.1"
+    """address to listen on (0.0.0.0 exposes the server to the network: set an API key)"""
+    port: int = 8080
+    """port"""
+    api_key: str | None = option(metavar="KEY")
+    """require `Authorization: Bearer KEY` on every route but /health (default: $EDGEQA_API_KEY;
+    none when unset)"""
+    threads: int = option(factory=usable_cores)
+    """CPU threads for llama.cpp (default: the usable cores)"""
+    queue_size: int = 64
+    """requests that may wait; more are answered 503 with Retry-After"""
+    max_batch: int = 32
+    """requests answered together at most"""
+    parallel: int = 16
+    """sequences decoded together in one llama.cpp batch"""
+    n_ctx: int = 8192
+    """KV cache size in tokens, shared by the sequences decoded together"""
+    max_context_chars: int = 200_000
+    """longer contexts are refused with 413"""
+    max_question_chars: int = 1_000
+    """longer questions are refused with 413"""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "queue_size",
+            "max_batch",
+            "parallel",
+            "n_ctx",
+            "max_context_chars",
+            "max_question_chars",
+        ):
+            if getattr(self, name) < 1:
+                raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0 < self.port < 65536:
+            raise EdgeQAError(f"--port must be in 1..65535, not {self.port}")
+        later = getattr(super(), "__post_init__", None)
+        if later is not None:
+            later()
+
+
+ARGS = ServeArgs
+
+
+def model_names(models: tuple[str, ...]) -> dict[str, str]:
+    """Name a request uses -> the --model value: a model name as given, a file by its stem."""
+    from pathlib import Path
+
+    from edgeqa.models.registry import READERS
+
+    names: dict[str, str] = {}
+    for model in models:
+        name = model if model in READERS or model == "embedded" else Path(model).stem
+        if name in names:
+            raise EdgeQAError(f"--model: two models would be named {name!r}")
+        names[name] = model
+    return names
+
+
+def run(args: ServeArgs) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
+        raise EdgeQAError("edgeqa serve needs FastAPI and uvicorn: pip install 'edgeqa[server]'")
+    import uvicorn
+
+    from edgeqa.models.gguf_info import read_gguf_info
+    from edgeqa.reader.reader import Reader
+    from edgeqa.reader.shipped import resolve_reader_model
+    from edgeqa.runtime.engine_config import EngineConfig
+    from edgeqa.serve.app import Limits, ServerState, create_app
+
+    names = model_names(args.model or ("smollm2-135m-squad",))
+    paths = {name: resolve_reader_model(model) for name, model in names.items()}
+    for path in paths.values():
+        read_gguf_info(path)  # a bad file fails here, before the server starts
+    policy = AnswerPolicy.of(args)
+    engine = EngineConfig(n_ctx=args.n_ctx, n_threads=args.threads, parallel=args.parallel)
+
+    def load() -> dict[str, Reader]:
+        return {
+            name: Reader.from_settings(path, policy, engine, args.window_settings())
+            for name, path in paths.items()
+        }
+
+    limits = Limits(
+        max_body_bytes=4 * (args.max_context_chars + args.max_question_chars) + 65_536,
+        max_context_chars=args.max_context_chars,
+        max_question_chars=args.max_question_chars,
+    )
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    state = ServerState(load, args.queue_size, args.max_batch)
+    app = create_app(state, limits, api_key)
+    shown = "on" if api_key else "off"
+    print(
+        f"edgeqa serve: {', '.join(paths)} on http://{args.host}:{args.port} (API key {shown}); docs at /docs"
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
