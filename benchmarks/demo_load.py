@@ -6,7 +6,7 @@ on). Reports how many were answered, the latency each client saw (queueing inclu
 max), the time per answer (wall time over answers: what one answer costs the server) and the
 p95 wait, the p95 latency less that time.
 
-usage: python benchmarks/demo_load.py [--requests 20] [--concurrency 1]
+usage: python benchmarks/demo_load.py [--requests 20] [--concurrency 16] [--stem demo_load]
 writes: benchmarks/results/demo_load.json and .md
 """
 
@@ -49,7 +49,8 @@ def wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 180) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=1, help="the demo's --concurrency")
+    parser.add_argument("--concurrency", type=int, default=16, help="the demo's --concurrency")
+    parser.add_argument("--stem", default="demo_load")
     args = parser.parse_args()
 
     from gradio_client import Client
@@ -80,7 +81,7 @@ def main() -> None:
             own = Client(url, verbose=False)
             start.wait()
             began = time.perf_counter()
-            answer, _ = own.predict(examples[index].context, examples[index].question, api_name="/answer")
+            answer, *_ = own.predict(examples[index].context, examples[index].question, api_name="/answer")
             latencies[index] = time.perf_counter() - began
             answers[index] = answer
 
@@ -113,7 +114,7 @@ def main() -> None:
         "latency_max_s": round(max(done), 2),
         "requests_per_s": round(len(done) / wall, 2),
     }
-    write_results("demo_load", result)
+    write_results(args.stem, result)
 
 
 if __name__ == "__main__":

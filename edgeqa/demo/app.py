@@ -1,4 +1,4 @@
-"""The Gradio page: paste a context, ask, watch the answer stream, see what it cost.
+"""The Gradio page: paste a context or upload a document, ask, read the answer marked in it.
 
 `build_app` is what `edgeqa demo` and the Hugging Face Space (apps/space/app.py) both launch.
 """
@@ -6,13 +6,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-from edgeqa.demo.service import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS, QAService, model_choices
+from edgeqa.demo.service import (
+    DOCUMENT_SUFFIXES,
+    MAX_CONTEXT_CHARS,
+    MAX_QUESTION_CHARS,
+    QAService,
+    model_choices,
+    read_document,
+)
 from edgeqa.errors import EdgeQAError
 from edgeqa.reader.policy import AnswerPolicy
-from edgeqa.runtime.engine_config import EngineConfig
 
 TITLE = "edgeqa: extractive QA on a CPU"
 INTRO = (
@@ -33,32 +38,51 @@ def example_rows(count: int = 4) -> list[list[str]]:
 
 
 def default_service(extra_models: list[Path] | None = None, policy: AnswerPolicy | None = None) -> QAService:
-    """The given GGUFs, else the embedded model plus every GGUF under models/ and export/;
-    span-constrained answers and each model's calibrated threshold unless told otherwise."""
+    """The given GGUFs, else the shipped reader, the embedded model and every GGUF under models/
+    and export/; span-constrained answers and each model's calibrated threshold unless told
+    otherwise."""
     from edgeqa.models.registry import discover_models, exported_sources
 
     paths = extra_models or discover_models()
-    config = EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48)
-    return QAService(model_choices(paths, exported_sources()), config, policy or AnswerPolicy())
+    return QAService(model_choices(paths, exported_sources()), policy=policy or AnswerPolicy())
 
 
-def build_app(service: QAService, concurrency: int = 1, queue_size: int = 64):
+SCROLL_TO_ANSWER = "() => document.getElementById('answer-mark')?.scrollIntoView({block: 'center'})"
+
+
+def build_app(service: QAService, concurrency: int = 16, queue_size: int = 64):
+    """The page. `concurrency` requests reach the service at once (where they share batches);
+    up to `queue_size` more wait in Gradio's queue."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # works offline, sends nothing
     import gradio as gr
 
-    def respond(context: str, question: str, model: str) -> Iterator[tuple[str, str]]:
+    def respond(context: str, question: str, model: str) -> tuple[str, str, str, str]:
         try:
-            for reply in service.answer(context, question, model):
-                yield reply.answer, reply.stats_line()
+            reply = service.answer(context, question, model)
         except EdgeQAError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
+        return reply.answer, reply.stats_line(), reply.alternatives_markdown(), reply.document_html
+
+    def upload(path: str | None) -> str:
+        if not path:
+            return ""
+        try:
+            return read_document(path)
+        except EdgeQAError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
 
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
             with gr.Column(scale=3):
                 context = gr.Textbox(
-                    label="Context", lines=10, max_length=MAX_CONTEXT_CHARS, elem_id="context"
+                    label="Context: paste text, or upload a .txt / .md document below",
+                    lines=10,
+                    max_length=MAX_CONTEXT_CHARS,
+                    elem_id="context",
+                )
+                document = gr.File(
+                    label="Document", file_types=list(DOCUMENT_SUFFIXES), type="filepath", elem_id="upload"
                 )
                 question = gr.Textbox(label="Question", max_length=MAX_QUESTION_CHARS, elem_id="question")
                 model = gr.Dropdown(
@@ -71,9 +95,17 @@ def build_app(service: QAService, concurrency: int = 1, queue_size: int = 64):
             with gr.Column(scale=2):
                 answer = gr.Textbox(label="Answer", interactive=False, elem_id="answer")
                 stats = gr.Markdown(elem_id="stats")
+                alternatives = gr.Markdown(elem_id="alternatives")
+        marked = gr.HTML(elem_id="document")
         gr.Examples(example_rows(), inputs=[context, question], label="SQuAD 2.0 examples")
-        event = {"fn": respond, "inputs": [context, question, model], "outputs": [answer, stats]}
-        ask.click(**event, concurrency_limit=concurrency, api_name="answer")
-        question.submit(**event, concurrency_limit=concurrency, api_name=False)
+        document.upload(upload, inputs=document, outputs=context, api_name="upload")
+        event = {
+            "fn": respond,
+            "inputs": [context, question, model],
+            "outputs": [answer, stats, alternatives, marked],
+            "concurrency_limit": concurrency,
+        }
+        ask.click(**event, api_name="answer").then(None, js=SCROLL_TO_ANSWER)
+        question.submit(**event, api_name=False).then(None, js=SCROLL_TO_ANSWER)
     app.queue(max_size=queue_size)
     return app

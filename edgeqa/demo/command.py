@@ -9,9 +9,10 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.reader.policy import AnswerPolicy
 
 DESCRIPTION = (
-    "Serve a page where you paste a context, ask a question and watch the answer stream, with its "
-    "time to first token, latency and the process RSS. Models are loaded once and shared; "
-    "requests wait in a queue."
+    "Serve a page where you paste a context or upload a .txt / .md document (up to 200,000 "
+    "characters), ask a question and read the answer marked in the document, with its score and "
+    "the next best spans. Models are loaded once and shared; questions asked at the same time are "
+    "decoded together (the batching service of edgeqa serve)."
 )
 EPILOG = "example: edgeqa demo --model export/smollm2-squad-Q4_K_M.gguf --port 7860"
 
@@ -25,8 +26,9 @@ class DemoArgs(AnswerPolicy):
     """address to listen on"""
     port: int = 7860
     """port"""
-    concurrency: int = 1
-    """answers generated at once"""
+    concurrency: int = 16
+    """requests handed to the answering service at once, where those that arrive together are
+    decoded together"""
     queue_size: int = 64
     """requests that may wait"""
 

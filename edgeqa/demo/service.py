@@ -1,49 +1,87 @@
-"""Answering for the demo, without Gradio: readers loaded once, shared, and guarded by a lock.
+"""Answering for the demo, without Gradio: each model's Reader behind a Batcher, shared by all.
 
-A context that fits one window streams its answer; a longer one (up to MAX_CONTEXT_CHARS) is
-read in windows and answered at once.
-
-The browser only ever sends a model's display name; paths stay on the server, so a request
-cannot make the app open an arbitrary file.
+Every user's question joins the batch of whoever asks at the same moment (the scheduler of
+`edgeqa serve`), so twenty users wait about as long as a few answers take, not twenty. A
+context may be a whole document (up to MAX_CONTEXT_CHARS): it is read in windows. The reply
+holds the answer, its score, the next best spans and the document with the answer marked.
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.prompts import parse_answer
+from edgeqa.reader.answer import Answer
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.reader import Reader
-from edgeqa.runtime.engine_config import EngineConfig, StreamTimings
+from edgeqa.runtime.engine_config import EngineConfig
+from edgeqa.serve.batcher import Batcher, QueueFull
 
 MAX_CONTEXT_CHARS = 200_000
 MAX_QUESTION_CHARS = 300
+TOP_K = 3  # the answer and the next best spans shown beside it
 NO_ANSWER_MESSAGE = "The context does not contain the answer."
+DOCUMENT_SUFFIXES = (".txt", ".md")
+DOCUMENT_STYLE = "white-space: pre-wrap; max-height: 24em; overflow-y: auto; padding: 0.5em"
+MARK_STYLE = "background: #ffe066; color: #000"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What the page shows while an answer streams, and once it is complete."""
+    """What the page shows once an answer is ready."""
 
     answer: str
-    done: bool
-    abstained: bool = False
-    ttft_s: float | None = None
-    total_s: float | None = None
-    rss_mib: float | None = None
+    abstained: bool
+    score: float
+    total_s: float
+    rss_mib: float
+    alternatives: list[Answer] = field(default_factory=list)
+    document_html: str = ""
 
     def stats_line(self) -> str:
-        if not self.done:
-            return "generating…"
-        return (
-            f"time to first token {self.ttft_s:.2f} s · total {self.total_s:.2f} s · "
-            f"process RSS {self.rss_mib:.0f} MiB"
+        what = "no-answer probability" if self.abstained else "score"
+        seconds = f"{self.total_s:.2f} s (queue included)"
+        return f"{what} {self.score:.2f} · {seconds} · process RSS {self.rss_mib:.0f} MiB"
+
+    def alternatives_markdown(self) -> str:
+        if not self.alternatives:
+            return ""
+        return "Next best: " + " · ".join(f"{a.text} ({a.score:.2f})" for a in self.alternatives)
+
+
+def marked_document(context: str, answer: Answer) -> str:
+    """The context as HTML with the answer's span marked (id `answer-mark`, so the page can
+    scroll to it); the text itself is escaped."""
+    if answer.start is None or answer.end is None:
+        body = html.escape(context)
+    else:
+        span = html.escape(context[answer.start : answer.end])
+        body = (
+            html.escape(context[: answer.start])
+            + f'<mark id="answer-mark" style="{MARK_STYLE}">{span}</mark>'
+            + html.escape(context[answer.end :])
         )
+    return f'<div class="edgeqa-document" style="{DOCUMENT_STYLE}">{body}</div>'
+
+
+def read_document(path: str | Path) -> str:
+    """An uploaded .txt / .md file as text: one line naming what is wrong otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+        raise EdgeQAError(
+            f"{path.name}: upload a .txt or .md file, not {path.suffix or 'a file without a suffix'}"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EdgeQAError(f"{path.name}: not UTF-8 text") from None
+    if len(text) > MAX_CONTEXT_CHARS:
+        raise EdgeQAError(f"{path.name}: {len(text)} characters; the limit is {MAX_CONTEXT_CHARS}.")
+    return text
 
 
 def model_choices(paths: list[Path], sources: dict[Path, str] | None = None) -> dict[str, Path]:
@@ -61,12 +99,6 @@ def model_choices(paths: list[Path], sources: dict[Path, str] | None = None) -> 
     return choices
 
 
-def shown_answer(generated: str) -> tuple[str, bool]:
-    """(text for the page, whether the model abstained): an abstention is said in plain words."""
-    prediction = parse_answer(generated)
-    return (prediction, False) if prediction else (NO_ANSWER_MESSAGE, True)
-
-
 def check_inputs(context: str, question: str) -> tuple[str, str]:
     context, question = (context or "").strip(), (question or "").strip()
     if not context:
@@ -81,71 +113,69 @@ def check_inputs(context: str, question: str) -> tuple[str, str]:
 
 
 class QAService:
-    """One Reader per model, loaded on first use and shared by every request."""
+    """One Reader and Batcher per model, loaded on first use and shared by every request."""
 
     def __init__(
-        self, models: dict[str, Path], config: EngineConfig | None = None, policy: AnswerPolicy | None = None
+        self,
+        models: dict[str, Path],
+        config: EngineConfig | None = None,
+        policy: AnswerPolicy | None = None,
+        queue_size: int = 64,
     ):
         """`policy` is applied to each model when it loads (its calibrated threshold, with auto)."""
         if not models:
             raise EdgeQAError("the demo found no GGUF model; pass --model PATH.gguf")
         self.models = models
-        self.config = config or EngineConfig(n_ctx=4096, parallel=1, max_answer_tokens=48)
+        self.config = config or EngineConfig(n_ctx=8192, parallel=16, max_answer_tokens=48)
         self.policy = policy or AnswerPolicy()
-        self._readers: dict[str, Reader] = {}
-        self._locks = {name: threading.Lock() for name in models}
+        self.queue_size = queue_size
+        self._batchers: dict[str, Batcher] = {}
         self._loading = threading.Lock()
 
     @property
     def default_model(self) -> str:
         return next(iter(self.models))
 
-    def reader(self, name: str) -> Reader:
-        """The loaded reader of `name`; a shipped reader loads as its merged fast copy."""
+    def batcher(self, name: str) -> Batcher:
+        """The batcher of `name`'s loaded reader; a shipped reader loads as its merged copy."""
         from edgeqa.models.registry import reader_name
         from edgeqa.reader.shipped import resolve_reader_model
 
         if name not in self.models:
             raise EdgeQAError(f"Unknown model {name!r}; choose one of: {', '.join(self.models)}")
         with self._loading:
-            if name not in self._readers:
+            if name not in self._batchers:
                 path = self.models[name]
                 shipped = reader_name(path)
                 model = resolve_reader_model(shipped) if shipped else path
-                self._readers[name] = Reader.from_settings(model, self.policy, self.config)
-            return self._readers[name]
+                reader = Reader.from_settings(model, self.policy, self.config)
+                self._batchers[name] = Batcher(reader, self.queue_size, max_batch=self.config.parallel)
+            return self._batchers[name]
 
-    def answer(self, context: str, question: str, model: str | None = None) -> Iterator[Reply]:
-        """Replies with the answer so far, ending with a complete one carrying its timings."""
+    def answer(self, context: str, question: str, model: str | None = None) -> Reply:
+        """The answer with its score, the next best spans and the marked document."""
         import psutil
 
         context, question = check_inputs(context, question)
-        name = model or self.default_model
-        reader = self.reader(name)
         started = time.perf_counter()
-        with self._locks[name]:
-            waited_s = time.perf_counter() - started  # queue for the model
-            timings = StreamTimings()
-            if len(reader.split(context)) > 1:
-                found = reader.answer(question, context)
-                text = found.text or found.raw
-                timings.first_token_s = time.perf_counter() - started - waited_s
-            else:
-                text = ""
-                for piece in reader.stream(question, context, timings):
-                    text += piece
-                    yield Reply(answer=text, done=False)
-        shown, abstained = shown_answer(text)
-        yield Reply(
-            answer=shown,
-            done=True,
-            abstained=abstained,
-            ttft_s=waited_s + timings.first_token_s,
+        try:
+            future = self.batcher(model or self.default_model).submit(question, context, TOP_K)
+        except QueueFull:
+            raise EdgeQAError("The demo is busy; ask again in a moment.") from None
+        answers = future.result()
+        best = answers[0]
+        return Reply(
+            answer=NO_ANSWER_MESSAGE if best.abstained else best.text,
+            abstained=best.abstained,
+            score=best.no_answer_prob if best.abstained else best.score,
             total_s=time.perf_counter() - started,
             rss_mib=psutil.Process().memory_info().rss / 2**20,
+            alternatives=[a for a in answers[1:] if not a.abstained],
+            document_html=marked_document(context, best),
         )
 
     def close(self) -> None:
-        for reader in self._readers.values():
-            reader.close()
-        self._readers.clear()
+        for batcher in self._batchers.values():
+            batcher.close()
+            batcher.reader.close()
+        self._batchers.clear()

@@ -246,19 +246,19 @@ class Reader:
         threshold = self.threshold.value
         if len(reads) > 1 and threshold is not None and no_answer > threshold:
             return [Answer.abstention(no_answer, raw=ABSTAIN, **cost)]
-        ranked: dict[tuple, tuple[float, Answer]] = {}
+        ranked: dict[tuple, tuple[tuple[bool, float], Answer]] = {}
         for read in reads:
-            for generation in read.generations:
+            for branch, generation in enumerate(read.generations):
                 answer = self._span(windows[read.window], read.window, generation, no_answer, cost)
                 if answer is None:
                     continue
-                rank = self._rank(generation, read.retrieval)
+                rank = (branch == 0, self._rank(generation, read.retrieval))  # greedy answers first
                 key = (answer.start, answer.end, answer.text)
                 if key not in ranked or ranked[key][0] < rank:
                     ranked[key] = (rank, answer)
         if not ranked:
             return [Answer.abstention(no_answer, raw=reads[0].generations[0].text, **cost)]
-        return [answer for _, answer in sorted(ranked.values(), key=lambda pair: -pair[0])]
+        return [answer for _, answer in sorted(ranked.values(), key=lambda pair: pair[0], reverse=True)]
 
     def _rank(self, generation: Generation, retrieval: float) -> float:
         """How much a window's span is preferred over the other windows' (see _combine)."""

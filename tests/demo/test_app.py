@@ -29,9 +29,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+MODEL = "smollm2-135m-squad"
+
+
 @pytest.fixture(scope="module")
-def running_app(embedded_model):
-    service = QAService({"SmolLM2-135M-Instruct": embedded_model})
+def running_app(shipped_reader):
+    service = QAService({MODEL: shipped_reader})
     app = build_app(service)
     port = _free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -49,9 +52,10 @@ def test_the_api_answers_and_reports_latency(running_app):
     from gradio_client import Client
 
     client = Client(running_app, verbose=False)
-    answer, stats = client.predict(CONTEXT, QUESTION, "SmolLM2-135M-Instruct", api_name="/answer")
-    assert "France" in answer
-    assert "time to first token" in stats and "RSS" in stats
+    answer, stats, alternatives, document = client.predict(CONTEXT, QUESTION, MODEL, api_name="/answer")
+    assert answer == "France" and "Next best" in alternatives
+    assert "score" in stats and "RSS" in stats
+    assert '">France</mark>' in document
 
 
 def test_too_long_input_is_refused_with_a_message(running_app):
@@ -59,7 +63,7 @@ def test_too_long_input_is_refused_with_a_message(running_app):
 
     client = Client(running_app, verbose=False)
     with pytest.raises(Exception, match="limit is"):
-        client.predict("x" * (MAX_CONTEXT_CHARS + 10), QUESTION, "SmolLM2-135M-Instruct", api_name="/answer")
+        client.predict("x" * (MAX_CONTEXT_CHARS + 10), QUESTION, MODEL, api_name="/answer")
 
 
 def test_unknown_model_cannot_be_chosen(running_app):
@@ -76,21 +80,32 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on this machine (.ci/run installs Debian's chromium)"
 )
-def test_a_browser_user_types_a_question_and_reads_the_answer(running_app):
+def test_a_browser_user_uploads_a_document_and_sees_the_answer_marked_in_it(running_app, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from edgeqa.data.squad import as_articles, load_squad
+    from tests.conftest import ASSETS
+
+    article = next(
+        e.context for e in as_articles(load_squad(ASSETS / "squad_v2_tiny.json")) if "Normandy" in e.context
+    )
+    document = tmp_path / "normans.md"
+    document.write_text(article, encoding="utf-8")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
             page = browser.new_page()
             page.goto(running_app)
-            page.locator("#context textarea").fill(CONTEXT)
+            page.locator("#upload input[type=file]").set_input_files(str(document))
+            page.wait_for_function(
+                "() => document.querySelector('#context textarea')?.value.length > 1000", timeout=60_000
+            )
             page.locator("#question textarea, #question input").first.fill(QUESTION)
             page.locator("#ask").click()
-            page.wait_for_function(
-                "() => document.querySelector('#stats')?.innerText.includes('time to first token')",
-                timeout=120_000,
-            )
+            page.wait_for_selector("#document mark#answer-mark", timeout=180_000)
+            marked = page.locator("#document mark#answer-mark").inner_text()
             answer = page.locator("#answer textarea, #answer input").first.input_value()
+            shown = page.locator("#document").inner_text()
         finally:
             browser.close()
-    assert "France" in answer
+    assert marked == answer == "France"
+    assert len(shown) > 1000  # the whole document is shown around the answer

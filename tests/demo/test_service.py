@@ -1,6 +1,5 @@
-"""The demo's answering, without Gradio, on the embedded model."""
+"""The demo's answering, without Gradio, on the shipped reader."""
 
-import itertools
 import threading
 from pathlib import Path
 
@@ -8,19 +7,21 @@ import pytest
 
 from edgeqa.data.squad import load_squad
 from edgeqa.demo.service import (
+    MARK_STYLE,
     MAX_CONTEXT_CHARS,
-    NO_ANSWER_MESSAGE,
     QAService,
     check_inputs,
+    marked_document,
     model_choices,
-    shown_answer,
+    read_document,
 )
 from edgeqa.errors import EdgeQAError
+from tests.conftest import ASSETS
 
 
 @pytest.fixture(scope="module")
-def service(embedded_model):
-    loaded = QAService({"embedded": embedded_model})
+def service(shipped_reader):
+    loaded = QAService({"smollm2-135m-squad": shipped_reader})
     yield loaded
     loaded.close()
 
@@ -36,20 +37,47 @@ def normandy():
     )
 
 
-def test_answer_streams_then_reports_its_cost(service, normandy):
-    replies = list(service.answer(normandy.context, normandy.question))
-    partial, final = replies[:-1], replies[-1]
-    assert len(partial) >= 2 and not any(r.done for r in partial)
-    assert all(b.answer.startswith(a.answer) for a, b in itertools.pairwise(partial))
-    assert final.done and "France" in final.answer
-    assert 0 < final.ttft_s <= final.total_s
-    assert final.rss_mib > 50
-    assert "time to first token" in final.stats_line()
+def test_an_answer_comes_with_its_score_alternatives_and_the_marked_document(service, normandy):
+    reply = service.answer(normandy.context, normandy.question)
+    assert "France" in reply.answer and not reply.abstained
+    assert 0 < reply.score <= 1 and reply.total_s > 0 and reply.rss_mib > 50
+    assert f'<mark id="answer-mark" style="{MARK_STYLE}">{reply.answer}</mark>' in reply.document_html
+    assert "score" in reply.stats_line() and "RSS" in reply.stats_line()
+    assert all(a.text != reply.answer for a in reply.alternatives)
 
 
-def test_an_abstention_is_said_in_plain_words():
-    assert shown_answer(" unanswerable.") == (NO_ANSWER_MESSAGE, True)
-    assert shown_answer("France") == ("France", False)
+def test_a_whole_document_is_read_in_windows(service, normandy):
+    from edgeqa.data.squad import as_articles
+
+    document = next(
+        e.context for e in as_articles(load_squad(ASSETS / "squad_v2_tiny.json")) if e.title == normandy.title
+    )
+    reply = service.answer(document, normandy.question)
+    assert reply.answer == "France" and "answer-mark" in reply.document_html
+    assert len(reply.document_html) > len(document)  # the whole document is shown
+
+
+def test_the_marked_document_escapes_the_text():
+    from edgeqa.reader.answer import Answer
+
+    answer = Answer("<b>", 4, 7, 0.9, 0.1, False)
+    assert "&lt;b&gt;</mark>" in marked_document("Tag <b> here & there", answer)
+    assert "mark" not in marked_document("x < y", Answer.abstention(0.9))
+
+
+def test_uploaded_documents_must_be_small_utf8_text(tmp_path):
+    good = tmp_path / "notes.md"
+    good.write_text("# Notes\n\nThe tower is in Paris.", encoding="utf-8")
+    assert read_document(good).startswith("# Notes")
+    for name, content, message in [
+        ("a.pdf", b"%PDF", "upload a .txt or .md file"),
+        ("b.txt", b"\xff\xfe\x00bad", "not UTF-8 text"),
+        ("c.txt", b"x" * (MAX_CONTEXT_CHARS + 1), "the limit is"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(EdgeQAError, match=message):
+            read_document(path)
 
 
 def test_bad_input_gets_a_clear_message():
@@ -63,7 +91,7 @@ def test_bad_input_gets_a_clear_message():
 
 def test_only_listed_models_can_be_chosen(service, normandy):
     with pytest.raises(EdgeQAError, match="Unknown model"):
-        next(service.answer(normandy.context, normandy.question, "/etc/passwd"))
+        service.answer(normandy.context, normandy.question, "/etc/passwd")
 
 
 def test_model_names_stay_unique():
@@ -75,11 +103,11 @@ def test_model_names_stay_unique():
     assert list(exported) == ["run-Q4_K_M (from run)"]
 
 
-def test_concurrent_requests_share_one_loaded_model(service, normandy):
+def test_concurrent_requests_share_one_loaded_model_and_its_batches(service, normandy):
     results: list[str] = []
 
     def ask() -> None:
-        results.append(list(service.answer(normandy.context, normandy.question))[-1].answer)
+        results.append(service.answer(normandy.context, normandy.question).answer)
 
     threads = [threading.Thread(target=ask) for _ in range(3)]
     for thread in threads:
@@ -87,4 +115,4 @@ def test_concurrent_requests_share_one_loaded_model(service, normandy):
     for thread in threads:
         thread.join(timeout=300)
     assert len(results) == 3 and len(set(results)) == 1
-    assert len(service._readers) == 1
+    assert list(service._batchers) == ["smollm2-135m-squad"]

@@ -1,0 +1,143 @@
+"""`edgeqa serve` as a user runs it: the real server on the embedded model, over HTTP."""
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.helpers import REPO
+
+KEY = "test-key"
+CONTEXT = "The tower was designed by Gustave Eiffel and built in Paris from 1887 to 1889."
+
+
+def call(
+    base: str, path: str, body: dict | bytes | None = None, key: str | None = KEY
+) -> tuple[int, dict, dict]:
+    """(status, JSON body or {"text": ...}, headers) of one request."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method="POST" if data is not None else "GET")
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            status, raw, headers = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        status, raw, headers = error.code, error.read(), dict(error.headers)
+    try:
+        return status, json.loads(raw), headers
+    except ValueError:
+        return status, {"text": raw.decode()}, headers
+
+
+@pytest.fixture(scope="module")
+def server(embedded_model):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "edgeqa", "serve", "--model", "embedded", "--port", str(port)]
+    command += ["--api-key", KEY, "--threads", "2", "--queue-size", "6", "--max-batch", "8"]
+    command += ["--max-context-chars", "5000"]
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=log, text=True)
+        statuses = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                statuses.append(call(base, "/health", key=None)[0])
+                if statuses[-1] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        if not statuses or statuses[-1] != 200:
+            log.seek(0)
+            process.kill()
+            pytest.fail(f"edgeqa serve did not become ready: {log.read()[-2000:]}")
+        yield base, statuses
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_health_needs_no_key_and_says_ready(server):
+    base, statuses = server
+    status, body, _ = call(base, "/health", key=None)
+    assert status == 200 and body == {"status": "ok", "models": ["embedded"]}
+    assert set(statuses) <= {503, 200}  # 503 while the model loaded, if the poll came early
+
+
+def test_an_answer_carries_offsets_score_model_and_timings(server):
+    base, _ = server
+    status, body, _ = call(base, "/v1/answer", {"question": "Who designed the tower?", "context": CONTEXT})
+    assert status == 200, body
+    assert body["model"] == "embedded" and body["answers"] is None
+    assert body["abstained"] or CONTEXT[body["start"] : body["end"]] == body["text"]
+    assert 0 <= body["score"] <= 1 and 0 <= body["no_answer_prob"] <= 1
+    assert body["timings"]["prompt_tokens"] > 20 and body["timings"]["total_s"] > 0
+    status, body, _ = call(
+        base, "/v1/answer", {"question": "Who designed the tower?", "context": CONTEXT, "top_k": 3}
+    )
+    assert status == 200 and 1 <= len(body["answers"]) <= 3
+    assert all(CONTEXT[a["start"] : a["end"]] == a["text"] for a in body["answers"] if not a["abstained"])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"context": CONTEXT}, 422, "question"),
+        (b"{not json", 422, "json"),
+        ({"question": "Who?", "context": CONTEXT, "top_k": 0}, 422, "top_k"),
+        ({"question": "Who?", "context": "x" * 5001}, 413, "context: 5001 characters"),
+        ({"question": "Who?", "context": CONTEXT, "model": "/etc/passwd"}, 404, "this server has: embedded"),
+        (b"x" * 2_000_000, 413, "request body over"),
+    ],
+)
+def test_bad_requests_get_a_status_and_a_message_naming_what_is_wrong(server, body, status, fragment):
+    base, _ = server
+    got, reply, _ = call(base, "/v1/answer", body)
+    assert got == status
+    assert fragment in json.dumps(reply).lower() or fragment in json.dumps(reply)
+
+
+def test_every_route_but_health_needs_the_key(server):
+    base, _ = server
+    for key in (None, "wrong"):
+        status, body, headers = call(base, "/v1/answer", {"question": "Who?", "context": CONTEXT}, key=key)
+        assert status == 401 and "Bearer" in body["detail"] and headers.get("www-authenticate") == "Bearer"
+        assert call(base, "/metrics", key=key)[0] == 401
+
+
+def test_concurrent_requests_are_all_answered_in_shared_batches_or_refused_with_retry_after(server):
+    base, _ = server
+    questions = [f"Question {i}: who designed the tower?" for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        results = list(
+            pool.map(lambda q: call(base, "/v1/answer", {"question": q, "context": CONTEXT}), questions)
+        )
+    statuses = [status for status, _, _ in results]
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 6  # the queue holds 6 while 8 decode
+    for status, body, headers in results:
+        if status == 503:
+            assert headers.get("retry-after") and "retry later" in body["detail"]
+    metrics = call(base, "/metrics")[1]["text"]
+    batches = int(
+        next(line.split()[-1] for line in metrics.splitlines() if line.startswith("edgeqa_batches_total"))
+    )
+    answered = int(
+        next(
+            line.split()[-1]
+            for line in metrics.splitlines()
+            if line.startswith('edgeqa_requests_total{status="200"}')
+        )
+    )
+    assert batches < answered  # some requests shared a batch
+    assert f'edgeqa_requests_total{{status="503"}} {statuses.count(503)}' in metrics or 503 not in statuses
