@@ -105,6 +105,16 @@ def engine_rate(model: str, requests: list[dict[str, str]], threads: int) -> dic
     return {"requests_per_s": round(len(requests) / wall, 3), "wall_s": round(wall, 2)}
 
 
+def peak_rss_mib(pid: int) -> float | None:
+    """The server process's peak resident memory (Linux: VmHWM)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return None if kib is None else round(kib / 1024, 1)
+
+
 def start_server(args) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -153,6 +163,7 @@ def main() -> int:
         post(base, requests[0])  # warm-up
         for clients in (int(c) for c in args.clients.split(",")):
             result[f"clients_{clients}"] = load(base, requests, clients)
+        result["server_peak_rss_mib"] = peak_rss_mib(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -58,12 +58,13 @@ def test_the_api_answers_and_reports_latency(running_app):
     assert '">France</mark>' in document
 
 
-def test_too_long_input_is_refused_with_a_message(running_app):
+def test_too_long_input_is_refused_with_a_message_and_no_traceback(running_app, capfd):
     from gradio_client import Client
 
     client = Client(running_app, verbose=False)
     with pytest.raises(Exception, match="limit is"):
         client.predict("x" * (MAX_CONTEXT_CHARS + 10), QUESTION, MODEL, api_name="/answer")
+    assert "Traceback" not in capfd.readouterr().err  # the operator's console stays readable
 
 
 def test_unknown_model_cannot_be_chosen(running_app):
