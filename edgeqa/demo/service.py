@@ -126,7 +126,7 @@ class QAService:
         if not models:
             raise EdgeQAError("the demo found no GGUF model; pass --model PATH.gguf")
         self.models = models
-        self.config = config or EngineConfig(n_ctx=8192, parallel=16, max_answer_tokens=48)
+        self.config = config or EngineConfig(n_ctx=8192, parallel=16, max_answer_tokens=48, prompt_cache=16)
         self.policy = policy or AnswerPolicy()
         self.queue_size = queue_size
         self._batchers: dict[str, Batcher] = {}

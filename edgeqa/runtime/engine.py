@@ -29,6 +29,7 @@ from edgeqa.runtime.engine_config import (
     StreamTimings,
 )
 from edgeqa.runtime.llama_session import PREFIX_SEQ, LlamaSession
+from edgeqa.runtime.prompt_cache import PromptCache
 from edgeqa.sequences import common_prefix_length
 
 
@@ -41,6 +42,7 @@ class QAEngine:
         self.info, self.adapter = self.session.info, self.session.adapter
         self.n_vocab, self.n_ctx_train = self.session.n_vocab, self.session.n_ctx_train
         self._cached_prefix: list[int] = []
+        self.prompt_cache = PromptCache(self.session, config.parallel + 1, config.prompt_cache)
         self.stats = EngineStats()
         self._vocab_index: VocabIndex | None = None
 
@@ -130,13 +132,23 @@ class QAEngine:
         return doubt, doubt > (ANSWER_SCORE_DEFAULT_THRESHOLD if threshold is None else threshold)
 
     # --- decoding --------------------------------------------------------------------------
+    def _clear(self) -> None:
+        """Empty the KV cache: every sequence, the cached prefix and the prompt cache."""
+        self.session.clear()
+        self._cached_prefix = []
+        self.prompt_cache.forget()
+
     def _prepare_prefix(self, prefix: list[int]) -> None:
-        """Make sequence 0 hold exactly `prefix`, reusing whatever it already holds."""
+        """Make sequence 0 hold exactly `prefix`, reusing whatever it already holds or the
+        prompt cache has (which keeps what sequence 0 held before)."""
         for seq in range(1, self.config.parallel + 1):
             self.session.remove(seq)
         keep = common_prefix_length([self._cached_prefix, prefix])
+        if keep < len(self._cached_prefix):
+            self.prompt_cache.store(PREFIX_SEQ, self._cached_prefix)  # before its cells go
         self.session.remove(PREFIX_SEQ, keep)
         self._cached_prefix = self._cached_prefix[:keep]
+        keep = self._from_prompt_cache(prefix, PREFIX_SEQ, keep)
         if keep < len(prefix):
             entries = [(t, keep + i, PREFIX_SEQ, False) for i, t in enumerate(prefix[keep:])]
             self.session.decode_chunked(entries)
@@ -161,10 +173,9 @@ class QAEngine:
             raise ValueError(
                 f"need 1..{self.config.n_ctx} tokens and first < that, got {len(tokens)}, {first}"
             )
-        self.session.clear()
-        self._cached_prefix = []
+        self._clear()
         rows = self.session.decode_chunked([(t, i, PREFIX_SEQ, i >= first) for i, t in enumerate(tokens)])
-        self.session.clear()
+        self._clear()
         return np.stack(rows)
 
     def stream(
@@ -188,8 +199,7 @@ class QAEngine:
                 f"{len(prompt) + self.config.max_answer_tokens}"
             )
         if not reuse_prefix:
-            self.session.clear()
-            self._cached_prefix = []
+            self._clear()
         before = self.stats.prompt_tokens_decoded
         self._prepare_prefix(list(prompt[:-1]))
         (logits,) = self.session.decode([(prompt[-1], len(prompt) - 1, PREFIX_SEQ, True)])
@@ -243,8 +253,7 @@ class QAEngine:
         more than one batch of logits."""
         if not 0 < len(tokens) <= self.config.n_ctx:
             raise ValueError(f"need 1..{self.config.n_ctx} tokens, got {len(tokens)}")
-        self.session.clear()
-        self._cached_prefix = []
+        self._clear()
         nll, count = 0.0, 0
         step = self.config.n_batch
         for start in range(0, len(tokens), step):
@@ -258,7 +267,7 @@ class QAEngine:
                 shifted = row.astype(np.float64) - row.max()
                 nll -= shifted[tokens[position + 1]] - np.log(np.exp(shifted).sum())
                 count += 1
-        self.session.clear()
+        self._clear()
         return nll, count
 
     def kv_cells_needed(
@@ -297,6 +306,7 @@ class QAEngine:
                 f"a group holds 1..{self.config.parallel} sequences, got {len(prompts)} x {branches}"
             )
         started = time.perf_counter()
+        self.prompt_cache.make_room(self.config.n_ctx - self.kv_cells_needed(prompts, branches, contexts))
         first_logits = self._prefill(prompts, contexts)
 
         # sequence of prompt i, branch j: 1 + i * branches + j (branch 0 keeps the prompt's cells)
@@ -336,11 +346,14 @@ class QAEngine:
         for members in clusters.values():
             local = common_prefix_length([prompts[i] for i in members], keep_one=True)
             leader = members[0]
+            start = self._from_prompt_cache(prompts[leader][:local], leader + 1, shared)
             leading.extend(
-                (t, pos, leader + 1, False) for pos, t in enumerate(prompts[leader][shared:local], shared)
+                (t, pos, leader + 1, False) for pos, t in enumerate(prompts[leader][start:local], start)
             )
             reuse.update((i, (leader, local)) for i in members)
         self.session.decode_chunked(leading)
+        for leader, local in set(reuse.values()):
+            self.prompt_cache.store(leader + 1, prompts[leader][:local])
         entries = []
         for i in range(len(prompts)):
             leader, local = reuse[i]
@@ -351,6 +364,17 @@ class QAEngine:
         first_logits = self.session.decode_chunked(entries)
         self.stats.prompt_tokens_decoded += len(leading) + len(entries)
         return first_logits
+
+    def _from_prompt_cache(self, tokens: Sequence[int], seq: int, shared: int) -> int:
+        """Copy into `seq` the cells a prompt-cache entry holds for the start of `tokens`, past
+        the `shared` prefix it already has; the position where decoding must resume."""
+        hit = self.prompt_cache.lookup(tokens)
+        if hit is None or hit[1] <= shared:
+            return shared
+        cached_seq, length = hit
+        self.session.copy(cached_seq, seq, shared, length)
+        self.stats.prompt_tokens_cached += length - shared
+        return length
 
     def _decode_answers(
         self, prompts, owner, starts, forced, first_logits, started, thresholds

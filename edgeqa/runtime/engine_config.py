@@ -52,6 +52,7 @@ class EngineConfig:
     n_batch: int = 512
     parallel: int = 16
     max_answer_tokens: int = 32
+    prompt_cache: int = 0  # contexts kept in the KV cache between groups (a server's prompt cache)
     use_mmap: bool = True
     rope: RopeSettings = RopeSettings()
     # the answer policy as the engine applies it (edgeqa.reader.policy resolves and checks it)
@@ -70,6 +71,7 @@ class EngineStats:
     """What the engine actually decoded: the inputs of the throughput floor in benchmarks/."""
 
     prompt_tokens_decoded: int = 0
+    prompt_tokens_cached: int = 0  # prompt tokens copied from the prompt cache instead
     decode_steps: int = 0
     step_sequences: int = 0  # sum over decode steps of the sequences decoded in that step
 

@@ -15,7 +15,8 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.models.gguf_info import GGUFInfo, read_gguf_info
 from edgeqa.runtime.engine_config import ROPE_SCALING_TYPES, EngineConfig, RopeSettings
 
-PREFIX_SEQ = 0  # sequence holding the cached shared prefix; questions use 1..parallel
+PREFIX_SEQ = 0  # sequence holding the cached shared prefix; questions use 1..parallel, the
+# prompt cache the ids after them
 
 CHATML_FALLBACK = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
@@ -58,7 +59,7 @@ class LlamaSession:
         context_params.n_ctx = config.n_ctx
         context_params.n_batch = config.n_batch
         context_params.n_ubatch = config.n_batch
-        context_params.n_seq_max = config.parallel + 1
+        context_params.n_seq_max = config.parallel + 1 + config.prompt_cache
         context_params.kv_unified = True
         context_params.n_threads = config.n_threads
         context_params.n_threads_batch = config.n_threads

@@ -45,7 +45,10 @@ class ServeArgs(AnswerPolicy, WindowOptions):
     parallel: int = 16
     """sequences decoded together in one llama.cpp batch"""
     n_ctx: int = 8192
-    """KV cache size in tokens, shared by the sequences decoded together"""
+    """KV cache size in tokens, shared by the sequences decoded together and the prompt cache"""
+    prompt_cache: int = 16
+    """contexts kept in the KV cache between batches, so a document asked about again is not
+    read again (0: none)"""
     max_context_chars: int = 200_000
     """longer contexts are refused with 413"""
     max_question_chars: int = 1_000
@@ -105,7 +108,9 @@ def run(args: ServeArgs) -> int:
     for path in paths.values():
         read_gguf_info(path)  # a bad file fails here, before the server starts
     policy = AnswerPolicy.of(args)
-    engine = EngineConfig(n_ctx=args.n_ctx, n_threads=args.threads, parallel=args.parallel)
+    engine = EngineConfig(
+        n_ctx=args.n_ctx, n_threads=args.threads, parallel=args.parallel, prompt_cache=args.prompt_cache
+    )
 
     def load() -> dict[str, Reader]:
         return {
