@@ -148,7 +148,7 @@ class QAService:
                 path = self.models[name]
                 shipped = reader_name(path)
                 model = resolve_reader_model(shipped) if shipped else path
-                reader = Reader.from_settings(model, self.policy, self.config)
+                reader = Reader.from_settings(model, self.policy, self.config, mix_contexts=True)
                 self._batchers[name] = Batcher(reader, self.queue_size, max_batch=self.config.parallel)
             return self._batchers[name]
 

@@ -65,6 +65,7 @@ class Reader:
         n_ctx: int = 4096,
         parallel: int = 16,
         max_answer_tokens: int = 32,
+        mix_contexts: bool = False,
     ):
         from edgeqa.command_args import usable_cores
         from edgeqa.reader.shipped import resolve_reader_model
@@ -79,6 +80,7 @@ class Reader:
         self._load(
             resolve_reader_model(model), policy, engine, WindowOptions(max_seq_len, doc_stride, max_windows)
         )
+        self.mix_contexts = mix_contexts
 
     @classmethod
     def from_settings(
@@ -87,10 +89,13 @@ class Reader:
         policy: AnswerPolicy,
         engine: EngineConfig,
         windows: WindowOptions | None = None,
+        mix_contexts: bool = False,
     ) -> Reader:
-        """A reader of the GGUF `model` from the settings objects edgeqa's commands hold."""
+        """A reader of the GGUF `model` from the settings objects edgeqa's commands hold;
+        `mix_contexts` lets questions on different contexts share a batch (for a server)."""
         reader = cls.__new__(cls)
         reader._load(model, policy, engine, windows or WindowOptions())
+        reader.mix_contexts = mix_contexts
         return reader
 
     def _load(self, model: Path, policy: AnswerPolicy, engine: EngineConfig, windows: WindowOptions) -> None:
@@ -209,7 +214,7 @@ class Reader:
         self._check_fits(prompts)
         texts = [window.text for window, *_ in work]
         reads: dict[int, list[_Read]] = {}
-        for group in plan_groups(self.engine, texts, prompts, branches):
+        for group in plan_groups(self.engine, texts, prompts, branches, self.mix_contexts):
             generations = self.engine.generate_group(
                 [prompts[g] for g in group], [texts[g] for g in group], branches, [work[g][4] for g in group]
             )

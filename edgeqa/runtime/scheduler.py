@@ -2,8 +2,9 @@
 
 Questions on the same context share a prompt prefix, so they go together; a context with more
 questions than one group holds gets groups of its own (its prefix stays cached in sequence 0
-from one to the next), while contexts with few questions share a group (each context's cells
-decoded once, its questions' answers decoded in the same steps as the others'). A group is
+from one to the next). When mixing is allowed (a server's batches), contexts with few questions
+share a group (each context's cells decoded once, its questions' answers decoded in the same
+steps as the others'). A group is
 split when it exceeds the engine's parallel sequences or its KV cache.
 """
 
@@ -15,16 +16,25 @@ from edgeqa.runtime.engine import QAEngine
 
 
 def plan_groups(
-    engine: QAEngine, contexts: Sequence[str], prompts: Sequence[Sequence[int]], branches: int = 1
+    engine: QAEngine,
+    contexts: Sequence[str],
+    prompts: Sequence[Sequence[int]],
+    branches: int = 1,
+    mix: bool = False,
 ) -> Iterator[list[int]]:
     """Indices of consecutive prompts (same-context prompts adjacent) in runs that fit the
-    engine, each prompt answered `branches` times; a context joins a group holding others only
-    when all its prompts fit there too."""
+    engine, each prompt answered `branches` times. With `mix`, a context joins a group holding
+    others when all its prompts fit there too; without, every group holds one context (what a
+    resumed evaluation needs to decode every question in the group it had: on a quantized model
+    the batch's shape moves the numbers a little)."""
     run_end = _run_ends(contexts)
     group: list[int] = []
     for index, context in enumerate(contexts):
         starts_context = index == 0 or contexts[index - 1] != context
         whole = list(range(index, run_end[index])) if starts_context and group else [index]
+        if group and starts_context and not mix:
+            yield group
+            group = []
         if group and not _fits(engine, contexts, prompts, [*group, *whole], branches):
             yield group
             group = []

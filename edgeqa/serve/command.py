@@ -114,7 +114,7 @@ def run(args: ServeArgs) -> int:
 
     def load() -> dict[str, Reader]:
         return {
-            name: Reader.from_settings(path, policy, engine, args.window_settings())
+            name: Reader.from_settings(path, policy, engine, args.window_settings(), mix_contexts=True)
             for name, path in paths.items()
         }
 

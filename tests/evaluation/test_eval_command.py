@@ -99,7 +99,18 @@ def test_two_models_give_one_comparison_table(tmp_path, squad_tiny, embedded_mod
 
 
 def test_long_contexts_are_read_in_windows_unless_told_to_skip_or_stop(tmp_path, squad_tiny):
-    args = ["eval", *FAST, "--data", str(squad_tiny), "--limit", "3", "--max-seq-len", "160"]
+    args = [
+        "eval",
+        *FAST,
+        "--data",
+        str(squad_tiny),
+        "--limit",
+        "3",
+        "--max-seq-len",
+        "160",
+        "--doc-stride",
+        "16",
+    ]
     result = run_cli(*args, "--too-long", "error", "--out", str(tmp_path))
     one_line_error(result, "longer than one window", "--too-long window")
     assert not (tmp_path / "metrics.json").exists()

@@ -1,6 +1,5 @@
 """The prompt cache: a context decoded once serves later groups, with the same answers."""
 
-
 import pytest
 
 from edgeqa.data.squad import load_squad
