@@ -4,7 +4,8 @@ Two `edgeqa eval` runs of one reader on the same questions, every question answe
 (`--na-threshold 1`, so one run gives every threshold's score): `--context paragraph` (SQuAD as
 usual) and `--context article` (all paragraphs of the article joined, thousands of tokens, read
 in windows). Reported for each: F1, HasAns F1 and NoAns F1 at the reader's calibrated threshold,
-never-abstain HasAns F1, NA AUC, best F1, seconds per question; and, for the article run, how
+never-abstain HasAns F1, NA AUC, best F1, seconds per question, how many answers sit at their
+character offsets (context[start:end] == text); and, for the article run, how
 the per-window no-answer probabilities are best combined (the lowest window's, the chosen
 window's, their mean). The runs are resumable eval folders under --work.
 
@@ -75,6 +76,20 @@ def _rules(golds: list[GoldQuestion], out: Path, threshold: float) -> dict[str, 
     return rows
 
 
+def _offsets_exact(examples, out: Path) -> str:
+    """How many answers sit at their logged offsets: context[start:start + len] == text."""
+    contexts = {e.qid: e.context for e in examples}
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+    answered = [r for r in log if r["prediction"]]
+    exact = sum(
+        1
+        for r in answered
+        if r["start"] is not None
+        and contexts[r["id"]][r["start"] : r["start"] + len(r["prediction"])] == r["prediction"]
+    )
+    return f"{exact} of {len(answered)}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data")
@@ -106,6 +121,7 @@ def main() -> int:
             round(session["wall_s"] / session["questions"], 4) if session["questions"] else None
         )
         row["prompt_tokens_per_question"] = round(metrics["prompt_tokens"] / len(examples), 1)
+        row["answers_at_their_offsets"] = _offsets_exact(examples, out)
         result[context] = row
     result["na_rules_article"] = _rules(golds, args.work / "article", threshold.value or 1.0)
     paragraph, article = result["paragraph"], result["article"]
@@ -123,13 +139,19 @@ def main() -> int:
 
 
 def run_eval_or_reuse(model: Path, examples, data: str, out: Path, threads: int) -> dict[str, Any]:
-    """The run's metrics; a finished folder is only rescored, keeping the timing of the
-    session that answered its questions."""
+    """The run's metrics; a finished folder is only rescored. The timing of the session that
+    answered the questions is kept in timing.json (a rescoring rewrites metrics.json)."""
+    timing = out / "timing.json"
     earlier = out / "metrics.json"
-    answered = json.loads(earlier.read_text())["this_session"] if earlier.exists() else None
+    if not timing.exists() and earlier.exists():
+        answered = json.loads(earlier.read_text())["this_session"]
+        if answered["questions"]:
+            timing.write_text(json.dumps(answered))
     metrics = _run(model, examples, data, out, threads)
-    if not metrics["this_session"]["questions"] and answered:
-        metrics["this_session"] = answered
+    if metrics["this_session"]["questions"]:
+        timing.write_text(json.dumps(metrics["this_session"]))
+    if timing.exists():
+        metrics["this_session"] = json.loads(timing.read_text())
     return metrics
 
 

@@ -2,11 +2,12 @@
 the engine's own batch rate.
 
 The requests: SQuAD questions with their paragraphs (a seeded sample) plus a few questions
-asked against their whole article (read in windows), shuffled as many users' requests arrive. They are answered three ways, in one
-run: `Reader.answer_many` in this process (the engine's batch rate: what serving costs on top
-of), and the server with N concurrent clients, each sending its share back to back (1 client:
-the same requests one at a time). Reported per row: requests/s, latency p50/p95/p99,
-answered, refused with 503, lost (sent but never answered) and the server's batches.
+asked against their whole article (read in windows), shuffled as many users' requests arrive.
+They are answered in one run: `Reader.answer_many` in this process (the engine's batch rate:
+what serving costs on top of), and the server with N concurrent clients, each sending its share
+back to back (1 client: the same requests one at a time). Reported per row: requests/s, latency
+p50/p95/p99, answered, refused with 503, lost (sent but never answered) and the server's
+batches; and the server's peak RSS.
 
 usage: python benchmarks/serve_load.py [--data <squad.json>] [--requests 120] [--articles 4]
        [--clients 1,4,20,50] [--model smollm2-135m-squad] [--threads 2] [--stem serve_load]
