@@ -20,22 +20,14 @@ _ALIGNMENT_KEY = "general.alignment"
 
 def add_string_metadata(path: Path, values: dict[str, str]) -> None:
     """Rewrite `path` with `values` added (replacing keys of the same name)."""
-    from gguf import GGUFReader, GGUFWriter
+    from gguf import GGUFReader
 
     reader = GGUFReader(path)
-    architecture = reader.get_field("general.architecture")
-    if architecture is None:
-        raise EdgeQAError(f"{path}: not a model GGUF (no general.architecture)")
     temporary = path.with_name(f".{path.name}.partial")
-    writer = GGUFWriter(temporary, architecture.contents(), endianess=reader.endianess)
+    writer = writer_like(reader, temporary, values)
     try:
-        copy_fields(reader, writer, skip=set(values))
-        for key, value in values.items():
-            writer.add_string(key, value)
         for tensor in reader.tensors:
-            writer.add_tensor(
-                tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type
-            )
+            copy_tensor(writer, tensor)
     except BaseException:
         writer.close()
         temporary.unlink(missing_ok=True)
@@ -43,6 +35,26 @@ def add_string_metadata(path: Path, values: dict[str, str]) -> None:
     write_gguf(writer, temporary)
     del reader  # release its memory map before the file is replaced
     os.replace(temporary, path)
+
+
+def writer_like(reader, temporary: Path, values: dict[str, str]):
+    """A GGUFWriter to `temporary` with every key of the model GGUF `reader`, `values` added
+    (replacing keys of the same name); the caller adds the tensors."""
+    from gguf import GGUFWriter
+
+    architecture = reader.get_field("general.architecture")
+    if architecture is None:
+        raise EdgeQAError(f"{reader.data.filename}: not a model GGUF (no general.architecture)")
+    writer = GGUFWriter(temporary, architecture.contents(), endianess=reader.endianess)
+    copy_fields(reader, writer, skip=set(values))
+    for key, value in values.items():
+        writer.add_string(key, value)
+    return writer
+
+
+def copy_tensor(writer, tensor) -> None:
+    """`tensor` (from a GGUFReader) onto `writer`, byte for byte in its own type."""
+    writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
 
 
 def copy_fields(reader, writer, skip: set[str]) -> None:

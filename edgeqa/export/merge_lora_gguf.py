@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.export.gguf_metadata import copy_fields, finish_gguf
+from edgeqa.export.gguf_metadata import copy_tensor, finish_gguf, writer_like
 
 LORA_SUFFIXES = (".lora_a", ".lora_b")
 
@@ -39,7 +39,7 @@ def _lora_pairs(adapter) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def merge_lora_gguf(base: Path, adapter: Path, target: Path, extra_keys: dict[str, str]) -> Path:
     """Write `target`: `base` with `adapter`'s LoRA added to its weights, plus `extra_keys`
     (string metadata, e.g. the prompt layout the adapter was trained with)."""
-    from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
+    from gguf import GGMLQuantizationType, GGUFReader
     from gguf.quants import dequantize
 
     base_reader, adapter_reader = GGUFReader(base), GGUFReader(adapter)
@@ -52,18 +52,12 @@ def merge_lora_gguf(base: Path, adapter: Path, target: Path, extra_keys: dict[st
     if unknown:
         raise EdgeQAError(f"{adapter}: its LoRA names tensors {base} lacks, e.g. {sorted(unknown)[0]}")
 
-    architecture = base_reader.get_field("general.architecture")
     temporary = target.with_name(f".{target.name}.partial")
-    writer = GGUFWriter(temporary, architecture.contents(), endianess=base_reader.endianess)
+    writer = writer_like(base_reader, temporary, extra_keys)
     try:
-        copy_fields(base_reader, writer, skip=set(extra_keys))
-        for key, value in extra_keys.items():
-            writer.add_string(key, value)
         for tensor in base_reader.tensors:
             if tensor.name not in pairs:
-                writer.add_tensor(
-                    tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type
-                )
+                copy_tensor(writer, tensor)
                 continue
             lora_a, lora_b = pairs[tensor.name]
             weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
