@@ -114,9 +114,21 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def quiet_libraries() -> None:
+    """Keep each command's output to its own lines: bitsandbytes logs, at import, that an
+    optional kernel hub is unreachable (it is, offline, and nothing needs it), and transformers
+    warns of API changes edgeqa's users cannot act on."""
+    import logging
+    import warnings
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from edgeqa.command_args import from_namespace
 
+    quiet_libraries()
     words = list(sys.argv[1:] if argv is None else argv)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

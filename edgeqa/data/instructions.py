@@ -15,9 +15,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from edgeqa.data.records import hub_rows, jsonl_records, read_json
+from edgeqa.data.records import hub_rows, jsonl_records, local_file, read_json
 from edgeqa.errors import EdgeQAError
 
 INSTRUCTION_FORMATS = ("alpaca", "messages", "sharegpt")
@@ -61,8 +60,8 @@ Records = list[tuple[str, object]]  # (where, record): `where` names the line or
 def read_records(source: str) -> Records:
     """Every record of a local .json (a list, or SQuAD's one object) or .jsonl file, or of a hub
     data set's train split; read once and handed to `sniff_format` and `load_conversations`."""
-    path = Path(source)
-    if path.is_file():
+    path = local_file(source)
+    if path is not None:
         if path.suffix == ".jsonl":
             return jsonl_records(path)
         document = read_json(path)
@@ -71,8 +70,6 @@ def read_records(source: str) -> Records:
         if not isinstance(document, list):
             raise EdgeQAError(f"{path}: expected a JSON list of instruction records")
         return [(f"{path}: record {i}", record) for i, record in enumerate(document)]
-    if path.suffix in {".json", ".jsonl"} or path.exists():
-        raise EdgeQAError(f"{source}: no such data file")
     return [(f"{source}: row {i}", row) for i, row in enumerate(hub_rows(source, "train"))]
 
 

@@ -36,6 +36,21 @@ def jsonl_records(path: Path) -> list[tuple[str, Any]]:
     return records
 
 
+def local_file(source: str | Path) -> Path | None:
+    """`source` as a local data file, or None when it names a hub data set; a folder, a missing
+    .json/.jsonl file or an empty name is one line saying which."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise EdgeQAError(f"{source}: is a folder; name a SQuAD .json or .jsonl file in it (or a hub id)")
+    if path.suffix in {".json", ".jsonl"} or path.exists():
+        raise EdgeQAError(f"{source}: no such data file")
+    if not str(source).strip() or str(source).startswith(":"):
+        raise EdgeQAError(f"{source!r}: names no data file or hub id (expected PATH or PATH:key=value)")
+    return None
+
+
 def hub_rows(dataset_id: str, split: str) -> list[dict[str, Any]]:
     try:
         import datasets

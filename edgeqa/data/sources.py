@@ -41,6 +41,8 @@ class DataSource:
     @classmethod
     def parse(cls, spec: str) -> DataSource:
         match = _SPEC.match(spec.strip())
+        if spec.strip().startswith(":"):
+            raise EdgeQAError(f"--data {spec!r}: names no file or hub id before its options (PATH:count=N)")
         if not match:
             raise EdgeQAError(f"--data {spec!r}: expected SOURCE or SOURCE:key=value[,key=value]")
         options: dict[str, str] = {}

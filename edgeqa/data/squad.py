@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.data.records import hub_rows, jsonl_records, read_json
+from edgeqa.data.records import hub_rows, jsonl_records, local_file, read_json
 from edgeqa.errors import EdgeQAError
 
 BUNDLED_SAMPLE = Path(__file__).parent / "samples" / "squad_v2_sample.json"
@@ -126,13 +126,8 @@ def _from_hub(dataset_id: str, split: str) -> list[QAExample]:
 
 def load_squad(source: str | Path, split: str = "validation") -> list[QAExample]:
     """Questions from a local .json/.jsonl file, or a hub id such as `rajpurkar/squad_v2`."""
-    path = Path(source)
-    if path.is_file():
-        examples = _from_file(path)
-    elif path.suffix in {".json", ".jsonl"} or path.exists():
-        raise EdgeQAError(f"{source}: no such data file")
-    else:
-        examples = _from_hub(str(source), split)
+    path = local_file(source)
+    examples = _from_file(path) if path is not None else _from_hub(str(source), split)
     if not examples:
         raise EdgeQAError(f"{source}: contains no questions")
     duplicate = _first_duplicate(e.qid for e in examples)

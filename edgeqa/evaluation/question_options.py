@@ -54,6 +54,8 @@ class QuestionOptions:
         from edgeqa.data.squad import BUNDLED_SAMPLE, as_articles, load_squad, select_examples
 
         data = self.data or str(BUNDLED_SAMPLE)
+        if self.split != "validation" and Path(data).is_file():
+            raise EdgeQAError(f"--split {self.split}: applies to hub data sets; {data} is a local file")
         loaded = load_squad(data, split=self.split)
         if self.context == "article":
             loaded = as_articles(loaded)

@@ -17,7 +17,7 @@ from typing import Any
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.quantize import TypeOverrides
 from edgeqa.export.sources import ExportSource
-from edgeqa.fileio import atomic_write_text, sha256_file
+from edgeqa.fileio import atomic_write_text, ensure_dir, sha256_file
 from edgeqa.provenance import ExportManifest
 
 DEFAULT_QUANTS = ("q4_k_m",)
@@ -152,7 +152,7 @@ def _ollama_modelfile(gguf_file: str) -> str:
 
 def _check_request(request: ExportRequest) -> None:
     """Every option checked before any model is loaded."""
-    from edgeqa.export.imatrix import NEEDS_IMATRIX
+    from edgeqa.export.imatrix import NEEDS_IMATRIX, read_imatrix
     from edgeqa.export.quantize import quant_types
 
     valid = quant_types()
@@ -164,8 +164,9 @@ def _check_request(request: ExportRequest) -> None:
         raise EdgeQAError(
             f"--quant {needy[0]} needs an importance matrix: use --imatrix auto or --imatrix FILE"
         )
-    if request.imatrix not in ("auto", "none") and not Path(request.imatrix).is_file():
-        raise EdgeQAError(f"--imatrix {request.imatrix}: no such file (or use auto or none)")
+    if request.imatrix not in ("auto", "none"):
+        read_imatrix(Path(request.imatrix))  # a missing or foreign file fails here, not after the merge
+    ensure_dir(request.out_dir)
     if request.imatrix_tokens < 256 or request.kl_tokens < 256:
         raise EdgeQAError("--imatrix-tokens and --kl-tokens must be at least 256")
     if request.kl_data is not None and not request.kl_data.is_file():
@@ -254,7 +255,6 @@ def run_export(request: ExportRequest) -> ExportManifest:
 
     _check_request(request)
     out_dir, name = request.out_dir, request.source.name
-    out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / f"{name}.manifest.json"
     fingerprint, recipe = _fingerprint(request), request.recipe
     kept = _previous_files(manifest_path, fingerprint, recipe)

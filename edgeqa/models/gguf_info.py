@@ -70,6 +70,8 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
     """Validate and describe a GGUF file; raises EdgeQAError with the file name on any problem.
     Read once per file and change (a command asks several times; the answer is shared)."""
     path = Path(path)
+    if path.is_dir():
+        raise EdgeQAError(f"{path}: is a folder, not a GGUF file; name the .gguf file in it")
     if not path.is_file():
         raise EdgeQAError(f"{path}: model file not found")
     stat = path.stat()

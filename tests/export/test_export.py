@@ -102,6 +102,21 @@ def test_export_bad_input(tmp_path, tiny_run, tiny_llama_dir, capsys):
         assert message in stderr.strip().splitlines()[-1], stderr
 
 
+def test_an_out_file_and_a_foreign_imatrix_are_refused_before_any_model_loads(tmp_path, tiny_run, capsys):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    code, stderr = run_in_process(capsys, "export", str(tiny_run), "--out", str(existing))
+    assert code == 1 and "is a file, not a folder" in stderr and "Traceback" not in stderr
+    assert existing.read_text() == "keep me"
+    foreign = tmp_path / "notes.dat"
+    foreign.write_bytes(b"\x01\x00\x00\x00not an importance matrix")
+    code, stderr = run_in_process(
+        capsys, "export", str(tiny_run), "--imatrix", str(foreign), "--out", str(tmp_path / "o")
+    )
+    assert code == 1 and "not an imatrix" in stderr
+    assert "merging" not in stderr + capsys.readouterr().out  # refused before the merge
+
+
 def test_lora_gguf_applied_at_load_time_matches_the_merge(exported):
     out, manifest = exported
     assert (out / manifest["lora_gguf"]["adapter"]["file"]).is_file()
