@@ -260,6 +260,8 @@ def run_export(request: ExportRequest) -> ExportManifest:
     kept = _previous_files(manifest_path, fingerprint, recipe)
     started = time.perf_counter()
 
+    if known := request.source.base.parameters_before_loading():  # free space, before the merge
+        _check_disk(out_dir, known, len(request.quants))
     print(f"edgeqa export: merging {request.source.adapter or '(no adapter)'} into {request.source.base.ref}")
     model, tokenizer = merged_model(request.source)
     _check_disk(out_dir, sum(p.numel() for p in model.parameters()), len(request.quants))

@@ -141,6 +141,10 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
         )
     if is_main:  # before any work: a second run into this folder is refused at once
         lock_run_dir(run_dir, "--resume" if resume_dir else "--run-name")
+    if config.init_adapter:
+        from edgeqa.finetune.warm_start import check_init_adapter
+
+        check_init_adapter(config.init_adapter, config.lora_r, tuple(config.target_modules))
     base = resolve_base(config.base)
     choice = choose_backend(config)
     print(f"edgeqa finetune: backend {choice.name} ({choice.reason}); base {base.ref}")

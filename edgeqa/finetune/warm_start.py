@@ -23,6 +23,30 @@ def adapter_folder(ref: str | Path) -> Path:
     raise EdgeQAError(f"--init-adapter {ref}: no {ADAPTER_FILE} there or in its adapter/ folder")
 
 
+def check_init_adapter(ref: str | Path, lora_r: int, target_modules: tuple[str, ...]) -> Path:
+    """The adapter's folder, checked against this run's LoRA from its adapter_config.json
+    before any model loads (load_init_adapter checks every tensor once the model is there)."""
+    import json
+
+    folder = adapter_folder(ref)
+    settings_path = folder / "adapter_config.json"
+    if not settings_path.is_file():
+        return folder
+    try:
+        settings = json.loads(settings_path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise EdgeQAError(f"--init-adapter {ref}: {settings_path.name} is not JSON") from None
+    if settings.get("r") not in (None, lora_r):
+        raise EdgeQAError(f"--init-adapter {ref}: its rank is {settings['r']}, this run's --lora-r {lora_r}")
+    theirs = settings.get("target_modules")
+    if isinstance(theirs, list) and set(theirs) != set(target_modules):
+        raise EdgeQAError(
+            f"--init-adapter {ref}: it adapts {', '.join(sorted(theirs))}; this run's --target-modules "
+            f"are {', '.join(sorted(target_modules))}"
+        )
+    return folder
+
+
 def load_init_adapter(model: Any, ref: str | Path) -> dict[str, Any]:
     """Copy the adapter's weights into `model`'s LoRA; every tensor must match by name and shape
     (same rank, same target modules, same base). Returns what run.json records of it."""

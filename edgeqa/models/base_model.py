@@ -32,6 +32,18 @@ class BaseModel:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def parameters_before_loading(self) -> int | None:
+        """The parameter count, read without loading the weights: a GGUF's header, or an HF
+        folder's weight files at 2 bytes a parameter (a bound from above for fp32 files); None
+        for a hub id."""
+        if self.is_gguf:
+            from edgeqa.models.gguf_header import read_gguf_header
+
+            return read_gguf_header(Path(self.ref)).parameters
+        if self.kind == "hf_dir":
+            return sum(p.stat().st_size for p in Path(self.ref).iterdir() if p.suffix in WEIGHT_SUFFIXES) // 2
+        return None
+
 
 def _folder_sha256(folder: Path) -> str:
     digest = hashlib.sha256()

@@ -110,11 +110,11 @@ def test_an_out_file_and_a_foreign_imatrix_are_refused_before_any_model_loads(tm
     assert existing.read_text() == "keep me"
     foreign = tmp_path / "notes.dat"
     foreign.write_bytes(b"\x01\x00\x00\x00not an importance matrix")
-    code, stderr = run_in_process(
+    code, captured = run_capturing(
         capsys, "export", str(tiny_run), "--imatrix", str(foreign), "--out", str(tmp_path / "o")
     )
-    assert code == 1 and "not an imatrix" in stderr
-    assert "merging" not in stderr + capsys.readouterr().out  # refused before the merge
+    assert code == 1 and "not an imatrix" in captured.err
+    assert "merging" not in captured.out  # refused before the merge
 
 
 def test_lora_gguf_applied_at_load_time_matches_the_merge(exported):
@@ -141,3 +141,23 @@ def test_the_lora_gguf_is_a_model_of_its_own_in_the_engine(exported):
         prompt = with_lora.qa_prompt("Normandy is a region in France.", "Where is Normandy?")
         lora, merge, plain = (e.next_token_logits(prompt) for e in (with_lora, reference, bare))
     assert np.abs(lora - merge).max() < 0.1 * np.abs(plain - merge).max()
+
+
+def run_capturing(capsys, *args: str):
+    """(exit code, captured out and err) of `edgeqa ARGS` in this process."""
+    from edgeqa.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    return code, capsys.readouterr()
+
+
+def test_a_disk_too_small_is_found_before_the_merge(tmp_path, tiny_run, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**30, 2**30 - 4096, 4096))
+    code, captured = run_capturing(capsys, "export", str(tiny_run), "--out", str(tmp_path / "o"))
+    assert code == 1 and "0.0 GiB free, the export needs about" in captured.err
+    assert "merging" not in captured.out  # found before the merge

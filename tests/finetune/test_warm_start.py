@@ -47,3 +47,23 @@ def test_an_adapter_of_another_shape_is_refused_by_name(tiny_llama_dir, tmp_path
         load_init_adapter(model, earlier)
     with pytest.raises(EdgeQAError, match=r"no adapter_model\.safetensors"):
         load_init_adapter(model, tmp_path)
+
+
+def test_a_mismatched_init_adapter_is_refused_before_any_model_loads(tiny_llama_dir, tmp_path, capsys):
+    from dataclasses import replace
+
+    from edgeqa.finetune.run import run_finetune
+
+    earlier = run_finetune(
+        tiny_config(tiny_llama_dir, tmp_path, "r8", max_steps=1, lora_r=8), show_progress=False
+    )
+    capsys.readouterr()
+    config = replace(
+        tiny_config(tiny_llama_dir, tmp_path, "r4", max_steps=1, lora_r=4), init_adapter=str(earlier)
+    )
+    with pytest.raises(EdgeQAError, match="its rank is 8, this run's --lora-r 4"):
+        run_finetune(config, show_progress=False)
+    assert "backend" not in capsys.readouterr().out  # refused before the base was even named
+    config = replace(config, lora_r=8, target_modules=("q_proj",))
+    with pytest.raises(EdgeQAError, match="this run's --target-modules are q_proj"):
+        run_finetune(config, show_progress=False)
