@@ -23,6 +23,25 @@ def write_failure(path: Path, exc: OSError) -> EdgeQAError:
     return EdgeQAError(f"{path}: cannot write ({reason})")
 
 
+DISK_FULL_MARKERS = ("No space left on device", "Disk quota exceeded", "[Errno 28]", "[Errno 122]")
+
+
+def disk_full_reason(path: Path, needed_bytes: int, output: str = "") -> str | None:
+    """Why writing `path` failed, when it was space: the free space where it is written and
+    what the file needs. Space is the cause when the tool's `output` says so or less is free
+    than needed (measured before the partial file is removed); None otherwise."""
+    import shutil
+
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(folder).free
+    if free >= needed_bytes and not any(marker in output for marker in DISK_FULL_MARKERS):
+        return None
+    free_mib, needed_mib = free / 2**20, needed_bytes / 2**20
+    return (
+        f"the disk is full: {free_mib:.0f} MiB free in {folder}, {path.name} needs about {needed_mib:.0f} MiB"
+    )
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never half of one; a failed write (a full disk)
     leaves no temporary file behind and is a one-line error naming the file."""

