@@ -53,10 +53,14 @@ def calibration_sequences(
 
 
 def heldout_tokens(
-    tokenizer, source: ExportSource, exclude: set[str], wanted: int, extra: Path | None = None
+    tokenizer, source: ExportSource, calibration_budget: int, wanted: int, extra: Path | None = None
 ) -> list[int]:
-    """Up to `wanted` tokens of paragraphs the model was not calibrated on: `extra` (a SQuAD
-    file) first, then the run's validation and held-out questions, then the bundled sample."""
+    """Up to `wanted` tokens of paragraphs the automatic importance matrix (of
+    `calibration_budget` tokens) does not calibrate on, whether or not this export makes one, so
+    that every export of a source is scored on the same text: `extra` (a SQuAD file) first, then
+    the run's validation and held-out questions, then the bundled sample."""
+    questions, _ = training_questions(source)
+    _, exclude = calibration_sequences(tokenizer, questions, source.prompt_layout, calibration_budget)
     files = [extra] if extra else []
     if source.run_dir:
         files += [source.run_dir / "validation.json", source.run_dir / "heldout.json"]

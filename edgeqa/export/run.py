@@ -181,22 +181,21 @@ def _tensor_widths(path: Path) -> dict[str, int]:
 
 
 def _importance_matrix(request: ExportRequest, model, tokenizer, reference: Path):
-    """(mean squared activations per tensor or None, what the manifest records of them, the
-    paragraphs the calibration used, which the KL divergence must leave out)."""
+    """(mean squared activations per tensor or None, what the manifest records of them)."""
     from edgeqa.export.calibration import calibration_sequences, training_questions
     from edgeqa.export.imatrix import check_matches, compute_imatrix, read_imatrix, write_imatrix_gguf
 
     if request.imatrix == "none":
-        return None, "none", set()
+        return None, "none"
     started = time.perf_counter()
     if request.imatrix != "auto":
         path = Path(request.imatrix)
         matrix = read_imatrix(path)
         check_matches(matrix, _tensor_widths(reference), str(path))
         record = {"source": str(path), "sha256": sha256_file(path), "tokens": matrix.tokens}
-        return matrix.means(), {**record, "datasets": list(matrix.datasets)}, set()
+        return matrix.means(), {**record, "datasets": list(matrix.datasets)}
     questions, described = training_questions(request.source)
-    sequences, used = calibration_sequences(
+    sequences, _ = calibration_sequences(
         tokenizer, questions, request.source.prompt_layout, request.imatrix_tokens
     )
     print(f"edgeqa export: importance matrix from {sum(map(len, sequences))} tokens of {described}")
@@ -211,20 +210,22 @@ def _importance_matrix(request: ExportRequest, model, tokenizer, reference: Path
         "sha256": sha256_file(path),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return matrix.means(), record, used
+    return matrix.means(), record
 
 
 def _verify_drift(
-    request: ExportRequest, tokenizer, reference: Path, files: dict[str, dict[str, Any]], exclude: set[str]
+    request: ExportRequest, tokenizer, reference: Path, files: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """Perplexity and KL divergence of every file against the reference, on held-out text."""
+    """Perplexity and KL divergence of every file against the reference, on held-out text (the
+    same for every export of a source; its sha256 goes into the manifest)."""
+    import hashlib
     import math
 
     from edgeqa.export.calibration import heldout_tokens
     from edgeqa.export.kl_divergence import compare, scored_tokens
 
-    windows = math.ceil(request.kl_tokens / scored_tokens(KL_WINDOW, KL_WINDOW))
-    tokens = heldout_tokens(tokenizer, request.source, exclude, windows * KL_WINDOW, request.kl_data)
+    wanted = math.ceil(request.kl_tokens / scored_tokens(KL_WINDOW, KL_WINDOW)) * KL_WINDOW
+    tokens = heldout_tokens(tokenizer, request.source, request.imatrix_tokens, wanted, request.kl_data)
     scored = scored_tokens(len(tokens), KL_WINDOW)
     if scored < request.kl_tokens:
         print(
@@ -242,7 +243,8 @@ def _verify_drift(
             perplexity_vs_reference=round(drift.perplexity_ratio, 4),
             kl_divergence=drift.kl_dict(),
         )
-    return {"kl_window": KL_WINDOW, "kl_tokens": scored}
+    text = hashlib.sha256(" ".join(map(str, tokens)).encode()).hexdigest()
+    return {"kl_window": KL_WINDOW, "kl_tokens": scored, "kl_text_sha256": text}
 
 
 def run_export(request: ExportRequest) -> ExportManifest:
@@ -282,10 +284,10 @@ def run_export(request: ExportRequest) -> ExportManifest:
             )
     to_make = [q for q in request.quants if q not in kept]
     if to_make:
-        means, imatrix_record, calibrated = _importance_matrix(request, model, tokenizer, reference)
+        means, imatrix_record = _importance_matrix(request, model, tokenizer, reference)
     else:  # nothing to quantize: the matrix the kept files were made with
         earlier = _previous(manifest_path)
-        means, imatrix_record, calibrated = None, earlier.imatrix if earlier else "none", set()
+        means, imatrix_record = None, earlier.imatrix if earlier else "none"
     for quant in (request.out_type, *request.quants):
         path = out_dir / gguf_name(name, quant)
         seconds = None
@@ -329,7 +331,7 @@ def run_export(request: ExportRequest) -> ExportManifest:
             _verification_prompts(tokenizer, examples, request.source.prompt_layout),
             request.threads,
         )
-        verification.update(_verify_drift(request, tokenizer, reference, files, calibrated))
+        verification.update(_verify_drift(request, tokenizer, reference, files))
         smoke_example = next((e for e in examples if e.answers), examples[0])
         for entry in files.values():
             entry["squad_smoke"] = squad_smoke(out_dir / entry["file"], smoke_example, request.threads)

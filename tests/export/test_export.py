@@ -161,3 +161,15 @@ def test_a_disk_too_small_is_found_before_the_merge(tmp_path, tiny_run, capsys, 
     code, captured = run_capturing(capsys, "export", str(tiny_run), "--out", str(tmp_path / "o"))
     assert code == 1 and "0.0 GiB free, the export needs about" in captured.err
     assert "merging" not in captured.out  # found before the merge
+
+
+def test_every_export_of_a_source_is_scored_on_the_same_held_out_text(exported, tiny_run, tmp_path, capsys):
+    _, with_matrix = exported
+    code, stderr = run_in_process(
+        capsys, "export", str(tiny_run), "--quant", "q8_0", "--imatrix", "none", "--out", str(tmp_path)
+    )
+    assert code == 0, stderr
+    without = json.loads((tmp_path / "tiny.manifest.json").read_text())
+    assert without["imatrix"] == "none" and with_matrix["imatrix"]["source"] == "auto"
+    for key in ("kl_tokens", "kl_text_sha256"):
+        assert without["verification"][key] == with_matrix["verification"][key]
