@@ -17,6 +17,7 @@ from typing import Any
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.quantize import TypeOverrides
 from edgeqa.export.sources import ExportSource
+from edgeqa.export.steps import FinishedSteps
 from edgeqa.fileio import atomic_write_text, ensure_dir, sha256_file
 from edgeqa.provenance import ExportManifest
 
@@ -103,8 +104,9 @@ def current_manifest(request: ExportRequest) -> ExportManifest | None:
     return manifest
 
 
-def _check_disk(out_dir: Path, parameters: int, quants: int) -> None:
-    needed = parameters * (2 + 4 + quants)  # f16 GGUF + float32 HF staging + ~1 byte/param per quant
+def _check_disk(out_dir: Path, parameters: int, quants: int, converting: bool = True) -> None:
+    # f16 GGUF + float32 HF staging (unless the F16 is kept) + ~1 byte/param per quant
+    needed = parameters * ((2 + 4 if converting else 0) + quants)
     free = shutil.disk_usage(out_dir).free
     if free < needed:
         raise EdgeQAError(
@@ -180,8 +182,9 @@ def _tensor_widths(path: Path) -> dict[str, int]:
     return {t.name: int(t.shape[0]) for t in gguf.GGUFReader(str(path)).tensors if len(t.shape) == 2}
 
 
-def _importance_matrix(request: ExportRequest, model, tokenizer, reference: Path):
-    """(mean squared activations per tensor or None, what the manifest records of them)."""
+def _importance_matrix(request: ExportRequest, model, tokenizer, reference: Path, steps: FinishedSteps):
+    """(mean squared activations per tensor or None, what the manifest records of them); an
+    automatic matrix an interrupted export finished is read back, not computed again."""
     from edgeqa.export.calibration import calibration_sequences, training_questions
     from edgeqa.export.imatrix import check_matches, compute_imatrix, read_imatrix, write_imatrix_gguf
 
@@ -194,6 +197,10 @@ def _importance_matrix(request: ExportRequest, model, tokenizer, reference: Path
         check_matches(matrix, _tensor_widths(reference), str(path))
         record = {"source": str(path), "sha256": sha256_file(path), "tokens": matrix.tokens}
         return matrix.means(), {**record, "datasets": list(matrix.datasets)}
+    settings = {"tokens": request.imatrix_tokens}
+    if finished := steps.reusable("imatrix", settings):
+        print(f"edgeqa export: importance matrix kept from the interrupted export ({finished['file']})")
+        return read_imatrix(request.out_dir / finished["file"]).means(), finished["record"]
     questions, described = training_questions(request.source)
     sequences, _ = calibration_sequences(
         tokenizer, questions, request.source.prompt_layout, request.imatrix_tokens
@@ -210,6 +217,7 @@ def _importance_matrix(request: ExportRequest, model, tokenizer, reference: Path
         "sha256": sha256_file(path),
         "seconds": round(time.perf_counter() - started, 1),
     }
+    steps.finished("imatrix", settings, path, record=record)
     return matrix.means(), record
 
 
@@ -260,17 +268,21 @@ def run_export(request: ExportRequest) -> ExportManifest:
     manifest_path = out_dir / f"{name}.manifest.json"
     fingerprint, recipe = _fingerprint(request), request.recipe
     kept = _previous_files(manifest_path, fingerprint, recipe)
+    steps = FinishedSteps(out_dir, name, fingerprint)
+    converting = request.out_type not in kept and steps.reusable("reference", {}) is None
     started = time.perf_counter()
 
     if known := request.source.base.parameters_before_loading():  # free space, before the merge
-        _check_disk(out_dir, known, len(request.quants))
+        _check_disk(out_dir, known, len(request.quants), converting)
     print(f"edgeqa export: merging {request.source.adapter or '(no adapter)'} into {request.source.base.ref}")
     model, tokenizer = merged_model(request.source)
-    _check_disk(out_dir, sum(p.numel() for p in model.parameters()), len(request.quants))
+    _check_disk(out_dir, sum(p.numel() for p in model.parameters()), len(request.quants), converting)
     files: dict[str, dict[str, Any]] = {}
     reference = out_dir / gguf_name(name, request.out_type)
     if request.out_type in kept:
         print(f"edgeqa export: {reference.name} is up to date")
+    elif not converting:
+        print(f"edgeqa export: {reference.name} kept from the interrupted export (sha256 verified)")
     else:
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".merged-") as staging:
             save_hf_folder(model, tokenizer, Path(staging))
@@ -282,9 +294,10 @@ def run_export(request: ExportRequest) -> ExportManifest:
                 model_name=name,
                 metadata=_layout_metadata(request),
             )
+        steps.finished("reference", {}, reference)
     to_make = [q for q in request.quants if q not in kept]
     if to_make:
-        means, imatrix_record = _importance_matrix(request, model, tokenizer, reference)
+        means, imatrix_record = _importance_matrix(request, model, tokenizer, reference, steps)
     else:  # nothing to quantize: the matrix the kept files were made with
         earlier = _previous(manifest_path)
         means, imatrix_record = None, earlier.imatrix if earlier else "none"

@@ -173,3 +173,35 @@ def test_every_export_of_a_source_is_scored_on_the_same_held_out_text(exported, 
     assert without["imatrix"] == "none" and with_matrix["imatrix"]["source"] == "auto"
     for key in ("kl_tokens", "kl_text_sha256"):
         assert without["verification"][key] == with_matrix["verification"][key]
+
+
+def test_a_rerun_after_a_failed_quantization_keeps_the_finished_f16_and_matrix(
+    tiny_run, tmp_path, capsys, monkeypatch
+):
+    import edgeqa.export.quantize as quantize
+    from edgeqa.errors import EdgeQAError
+
+    def full_disk(*args, **kwargs):
+        raise EdgeQAError("llama.cpp could not quantize to q8_0: the disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(quantize, "quantize_gguf", full_disk)
+        code, first = run_capturing(
+            capsys, "export", str(tiny_run), "--quant", "q8_0", "--no-verify", "--out", str(tmp_path)
+        )
+    assert code == 1 and "the disk is full" in first.err
+    assert "converting to" in first.out and not (tmp_path / "tiny.manifest.json").exists()
+    f16 = (tmp_path / "tiny-F16.gguf").read_bytes()
+    code, second = run_capturing(
+        capsys, "export", str(tiny_run), "--quant", "q8_0", "--no-verify", "--out", str(tmp_path)
+    )
+    assert code == 0, second.err
+    assert "tiny-F16.gguf kept from the interrupted export (sha256 verified)" in second.out
+    assert "importance matrix kept from the interrupted export" in second.out
+    assert "converting to" not in second.out and (tmp_path / "tiny-F16.gguf").read_bytes() == f16
+    (tmp_path / "tiny-F16.gguf").write_bytes(f16[:-1] + b"\\0")  # a changed file is not trusted
+    (tmp_path / "tiny.manifest.json").unlink()
+    code, third = run_capturing(
+        capsys, "export", str(tiny_run), "--quant", "q8_0", "--no-verify", "--out", str(tmp_path)
+    )
+    assert code == 0 and "converting to" in third.out
