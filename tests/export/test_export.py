@@ -199,7 +199,7 @@ def test_a_rerun_after_a_failed_quantization_keeps_the_finished_f16_and_matrix(
     assert "tiny-F16.gguf kept from the interrupted export (sha256 verified)" in second.out
     assert "importance matrix kept from the interrupted export" in second.out
     assert "converting to" not in second.out and (tmp_path / "tiny-F16.gguf").read_bytes() == f16
-    (tmp_path / "tiny-F16.gguf").write_bytes(f16[:-1] + b"\\0")  # a changed file is not trusted
+    (tmp_path / "tiny-F16.gguf").write_bytes(f16[:-1] + bytes([f16[-1] ^ 0xFF]))  # changed: not trusted
     (tmp_path / "tiny.manifest.json").unlink()
     code, third = run_capturing(
         capsys, "export", str(tiny_run), "--quant", "q8_0", "--no-verify", "--out", str(tmp_path)
