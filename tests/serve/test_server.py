@@ -98,8 +98,8 @@ def test_an_answer_carries_offsets_score_model_and_timings(server):
         ({"question": "Who?", "context": CONTEXT, "top_k": 0}, 422, "top_k"),
         ({"question": "Who?", "context": "x" * 5001}, 413, "context: 5001 characters"),
         ({"question": "Who?", "context": CONTEXT, "model": "/etc/passwd"}, 404, "this server has: embedded"),
-        (b"x" * 2_000_000, 413, "request body over"),
     ],
+    ids=["missing-question", "bad-json", "top-k-0", "long-context", "a-path-as-model"],
 )
 def test_bad_requests_get_a_status_and_a_message_naming_what_is_wrong(server, body, status, fragment):
     base, _ = server
@@ -141,3 +141,49 @@ def test_concurrent_requests_are_all_answered_in_shared_batches_or_refused_with_
     )
     assert batches < answered  # some requests shared a batch
     assert f'edgeqa_requests_total{{status="503"}} {statuses.count(503)}' in metrics or 503 not in statuses
+
+
+def test_a_body_over_the_limit_is_refused_from_its_declared_length(server):
+    """413 as soon as the headers arrive: the body is never read (nor sent, here)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    base, _ = server
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection.putrequest("POST", "/v1/answer")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(2_000_000))
+    connection.putheader("Authorization", f"Bearer {KEY}")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413 and b"request body over" in response.read()
+    connection.close()
+
+
+def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read():
+    """A body sent without its length (chunked) is counted as it arrives."""
+    import asyncio
+
+    from edgeqa.serve.app import BodyLimit
+
+    reached_app = []
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        reached_app.append(True)
+
+    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(3)]
+    sent = []
+
+    async def receive():
+        return chunks.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/answer", "headers": []}
+    asyncio.run(BodyLimit(app, max_bytes=1000)(scope, receive, send))
+    assert sent[0]["status"] == 413 and b"request body over 1000 bytes" in sent[1]["body"]
+    assert not reached_app
