@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -59,10 +60,19 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def sha256_file(path: Path, chunk_size: int = 1 << 22) -> str:
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read once per version of the file: a command asks for a model's hash
+    several times (its run fingerprint, its calibration, its reader), and a model is hundreds
+    of MiB. A version is the file's identity, size and modification time, as for GGUF headers."""
+    stat = Path(path).stat()
+    return _sha256(Path(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: Path, inode: int, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while block := handle.read(chunk_size):
+        while block := handle.read(1 << 22):
             digest.update(block)
     return digest.hexdigest()
 
