@@ -77,10 +77,8 @@ class Reader:
             parallel=parallel,
             max_answer_tokens=max_answer_tokens,
         )
-        self._load(
-            resolve_reader_model(model), policy, engine, WindowOptions(max_seq_len, doc_stride, max_windows)
-        )
-        self.mix_contexts = mix_contexts
+        windows = WindowOptions(max_seq_len, doc_stride, max_windows)
+        self._load(resolve_reader_model(model), policy, engine, windows, mix_contexts)
 
     @classmethod
     def from_settings(
@@ -94,16 +92,23 @@ class Reader:
         """A reader of the GGUF `model` from the settings objects edgeqa's commands hold;
         `mix_contexts` lets questions on different contexts share a batch (for a server)."""
         reader = cls.__new__(cls)
-        reader._load(model, policy, engine, windows or WindowOptions())
-        reader.mix_contexts = mix_contexts
+        reader._load(model, policy, engine, windows or WindowOptions(), mix_contexts)
         return reader
 
-    def _load(self, model: Path, policy: AnswerPolicy, engine: EngineConfig, windows: WindowOptions) -> None:
+    def _load(
+        self,
+        model: Path,
+        policy: AnswerPolicy,
+        engine: EngineConfig,
+        windows: WindowOptions,
+        mix_contexts: bool,
+    ) -> None:
         from edgeqa.runtime.engine import QAEngine
 
         self.model_path = model
         self.policy = policy
         self.windows = windows
+        self.mix_contexts = mix_contexts
         config, threshold = policy.apply(engine, model)
         self.threshold: ThresholdChoice = threshold  # None: the model decides; and why
         self.engine = QAEngine(model, config)
@@ -304,7 +309,7 @@ class Reader:
         """The answer to one question, piece by piece as it is decoded (for a chat page and for
         latency profiling); an abstention comes as the model's abstention word. Only for a
         context that fits one window: answer() reads longer ones."""
-        if len(self.engine.token_starts(context)) > self.window_tokens:
+        if len(self.engine.tokenize(context, special=False)) > self.window_tokens:
             raise EdgeQAError(
                 f"the context is longer than one window ({self.window_tokens} tokens); use answer()"
             )

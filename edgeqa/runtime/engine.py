@@ -276,11 +276,9 @@ class QAEngine:
         """KV cells a group takes: the shared prefix once, each context's cells once (see
         `_prefill`), each prompt's own tokens and its answers."""
         shared = common_prefix_length(prompts, keep_one=True)
-        clusters: dict[str, list[Sequence[int]]] = {}
-        for i, prompt in enumerate(prompts):
-            clusters.setdefault(contexts[i] if contexts else "", []).append(prompt)
         cells = shared
-        for members in clusters.values():
+        for cluster in _clusters(prompts, contexts):
+            members = [prompts[i] for i in cluster]
             local = common_prefix_length(members, keep_one=True)
             cells += local - shared
             cells += sum(len(p) - local + branches * self.config.max_answer_tokens for p in members)
@@ -339,11 +337,8 @@ class QAEngine:
         self._prepare_prefix(list(prompts[0][:shared]))
         for seq in range(1, len(prompts) + 1):
             self.session.copy(PREFIX_SEQ, seq)
-        clusters: dict[str, list[int]] = {}
-        for i in range(len(prompts)):
-            clusters.setdefault(contexts[i] if contexts else "", []).append(i)
         leading, reuse = [], {}
-        for members in clusters.values():
+        for members in _clusters(prompts, contexts):
             local = common_prefix_length([prompts[i] for i in members], keep_one=True)
             leader = members[0]
             start = self._from_prompt_cache(prompts[leader][:local], leader + 1, shared)
@@ -427,3 +422,11 @@ class QAEngine:
                 )
             )
         return generations
+
+
+def _clusters(prompts: Sequence[Sequence[int]], contexts: Sequence[str] | None) -> list[list[int]]:
+    """Indices of the prompts on each context, in first-seen order (one cluster without contexts)."""
+    clusters: dict[str, list[int]] = {}
+    for i in range(len(prompts)):
+        clusters.setdefault(contexts[i] if contexts else "", []).append(i)
+    return list(clusters.values())
