@@ -22,7 +22,7 @@ import numpy as np
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.gguf_metadata import finish_gguf
-from edgeqa.export.lora_gguf import MODULE_TO_GGUF
+from edgeqa.models.lora_layout import MODULE_TO_GGUF
 
 # Types llama.cpp cannot make well without a matrix: it refuses most of them outright.
 NEEDS_IMATRIX = frozenset({"iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "q2_k_s"})

@@ -1,16 +1,13 @@
 """Write a PEFT LoRA adapter as a GGUF LoRA that llama.cpp applies at load time (`--lora`).
 
-Tensor names follow llama.cpp's Llama layout (`blk.N.attn_q.weight.lora_a`/`.lora_b`). Like the
-converter does for the weights themselves, the Q and K projections' output rows are reordered
-from Hugging Face's rotate-half RoPE layout to llama.cpp's interleaved one; for a LoRA that
-reordering applies to B (the output side) only.
+Tensor names and the rotary row order follow llama.cpp's Llama layout (edgeqa/models/lora_layout.py,
+shared with fine-tuning, which reads such a file back as a starting point).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +15,14 @@ import numpy as np
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.gguf_metadata import finish_gguf
 from edgeqa.models.gguf_info import LORA_BASE_KEY
+from edgeqa.models.lora_layout import (
+    MODULE_TO_GGUF,
+    PEFT_KEY,
+    gguf_lora_name,
+    interleave_rope_rows,
+    rope_heads,
+)
 from edgeqa.prompts import PROMPT_LAYOUT_KEY
-
-MODULE_TO_GGUF = {
-    "q_proj": "attn_q",
-    "k_proj": "attn_k",
-    "v_proj": "attn_v",
-    "o_proj": "attn_output",
-    "gate_proj": "ffn_gate",
-    "up_proj": "ffn_up",
-    "down_proj": "ffn_down",
-}
-PEFT_KEY = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])\.weight$")
-
-
-def interleave_rope_rows(weight: np.ndarray, heads: int) -> np.ndarray:
-    """Reorder each head's output rows from [first halves, second halves] to interleaved pairs."""
-    rows = weight.shape[0]
-    return (
-        weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
-    )
 
 
 def write_lora_gguf(
@@ -59,7 +44,7 @@ def write_lora_gguf(
     rank, alpha = int(settings["r"]), float(settings["lora_alpha"])
     if settings.get("use_rslora"):
         alpha *= math.sqrt(rank)  # llama.cpp scales by alpha / r; rsLoRA means alpha / sqrt(r)
-    heads = {"q_proj": model_config.num_attention_heads, "k_proj": model_config.num_key_value_heads}
+    heads = rope_heads(model_config)
 
     writer_path = target.with_name(f".{target.name}.partial")
     writer = gguf.GGUFWriter(str(writer_path), arch="llama")
@@ -80,7 +65,7 @@ def write_lora_gguf(
         if side == "B" and module in heads:
             weight = interleave_rope_rows(weight, heads[module])
         weight = weight.astype(dtype)
-        writer.add_tensor(f"blk.{layer}.{MODULE_TO_GGUF[module]}.weight.lora_{side.lower()}", weight)
+        writer.add_tensor(gguf_lora_name(layer, module, side), weight)
         count += 1
     if count == 0:
         raise EdgeQAError(f"{adapter_dir}: the adapter holds no LoRA tensors")

@@ -144,7 +144,9 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     if config.init_adapter:
         from edgeqa.finetune.warm_start import check_init_adapter
 
-        check_init_adapter(config.init_adapter, config.lora_r, tuple(config.target_modules))
+        check_init_adapter(
+            config.init_adapter, config.lora_r, config.lora_alpha, tuple(config.target_modules)
+        )
     base = resolve_base(config.base)
     choice = choose_backend(config)
     print(f"edgeqa finetune: backend {choice.name} ({choice.reason}); base {base.ref}")
