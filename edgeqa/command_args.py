@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import inspect
 import itertools
-import os
 from typing import Any, TypeVar
 
 from edgeqa.errors import EdgeQAError
@@ -40,11 +39,6 @@ def option(
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
-
-
-def usable_cores() -> int:
-    """The default thread count: the cores this process may run on."""
-    return max(1, len(os.sched_getaffinity(0)))
 
 
 def int_list(option_name: str, text: str) -> list[int]:

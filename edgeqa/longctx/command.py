@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import int_list, option, usable_cores
+from edgeqa.command_args import int_list, option
 from edgeqa.errors import EdgeQAError
+from edgeqa.hardware import usable_cores
 
 DESCRIPTION = (
     "For each RoPE setting of the grid (none, linear, yarn, ntk with a factor, or llama.cpp's raw "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +27,13 @@ def _plot_accuracy(evals: dict[str, dict], path: Path) -> None:
 
     labels = list(evals)
     width = 0.8 / len(METRIC_KEYS)
-    figure, axis = plt.subplots(figsize=(max(6, 2 * len(labels)), 3.8))
+    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4.2))
     for i, (key, title) in enumerate(METRIC_KEYS):
         values = [evals[label]["official"].get(key, 0.0) for label in labels]
         axis.bar(np.arange(len(labels)) + i * width, values, width, label=title)
     abstain = next(iter(evals.values()))["always_abstain"]["f1"]
     axis.axhline(abstain, color="gray", linestyle="--", label=f"always abstain F1 ({abstain:.1f})")
-    axis.set_xticks(np.arange(len(labels)) + width, labels)
+    axis.set_xticks(np.arange(len(labels)) + width, labels, rotation=20, ha="right", fontsize=8)
     axis.set_ylabel("score")
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -71,10 +72,33 @@ def _accuracy_rows(evals: dict[str, dict]) -> list[str]:
     return rows
 
 
+def _against_abstaining(evals: dict[str, dict]) -> list[str]:
+    """Where each row stands against answering nothing, in words: on SQuAD 2.0 a reader is only
+    worth running if it beats that line."""
+    abstain = next(iter(evals.values()))["always_abstain"]["f1"]
+    lines = []
+    for label, metrics in evals.items():
+        gap = metrics["official"]["f1"] - abstain
+        where = "above" if gap > 0 else "below" if gap < 0 else "level with"
+        lines.append(
+            f"- {label}: F1 {metrics['official']['f1']:.2f}, {abs(gap):.2f} {where} always abstaining."
+        )
+    return lines
+
+
 def _comparisons(evals: dict[str, dict], profile: list[dict], roles: dict[str, str]) -> list[str]:
-    """Plain sentences for the three comparisons the report exists to make."""
+    """Plain sentences for the comparisons the report exists to make."""
     f1 = {label: m["official"]["f1"] for label, m in evals.items()}
     lines = []
+    readers = [label for label in f1 if label.startswith("reader ") and label not in roles]
+    adapted = [
+        label for label, role in roles.items() if role == "fine-tuned q" and label.startswith("reader ")
+    ]
+    if readers and adapted:
+        lines.append(
+            f"- {readers[0]} vs {adapted[0]}: F1 {f1[readers[0]]:.2f} → {f1[adapted[0]]:.2f} "
+            f"({f1[adapted[0]] - f1[readers[0]]:+.2f} from adapting it to the training article)."
+        )
     if "base" in f1 and "fine-tuned q" in roles.values():
         tuned = next(label for label, role in roles.items() if role == "fine-tuned q")
         lines.append(
@@ -100,38 +124,30 @@ def _comparisons(evals: dict[str, dict], profile: list[dict], roles: dict[str, s
     return lines
 
 
-def write_pipeline_report(
-    out_dir: Path,
-    run: RunRecord,
-    run_dir: Path,
-    heldout_source: str,
-    evals: dict[str, dict],
-    roles: dict[str, str],
-    manifest: ExportManifest,
-    profile: list[dict],
-    profile_dir: Path,
-    system: dict[str, Any],
-) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _plot_accuracy(evals, out_dir / "accuracy.png")
-    _plot_sizes(manifest.files, out_dir / "sizes.png")
-    for name, source in (("loss.png", run_dir / "loss.png"), ("latency.png", profile_dir / "latency.png")):
-        if source.is_file():
-            shutil.copy(source, out_dir / name)
-    if (profile_dir / "throughput_rss.png").is_file():
-        shutil.copy(profile_dir / "throughput_rss.png", out_dir / "throughput_rss.png")
-    metrics, data = run.metrics, run.data
-    questions = next(iter(evals.values()))["official"]["total"]
-    verification = manifest.verification.get("hf_vs_f16", {})
-    lines = [
-        f"# edgeqa pipeline report: {run_dir.name}",
-        "",
-        f"{time.strftime('%Y-%m-%d %H:%M')} · {system['cpu']} · {system['usable_cpus']} usable CPUs · "
-        f"llama-cpp-python {system['versions'].get('llama_cpp_python')}",
-        "",
+@dataclass(frozen=True)
+class PipelineOutcome:
+    """Everything the report is written from."""
+
+    run: RunRecord
+    run_dir: Path
+    heldout_source: str
+    calibrated: bool  # each model's threshold was chosen on the training articles' questions
+    evals: dict[str, dict]
+    roles: dict[str, str]
+    manifest: ExportManifest
+    profile: list[dict]
+    profile_dir: Path
+    system: dict[str, Any]
+
+
+def _training_section(outcome: PipelineOutcome) -> list[str]:
+    run, metrics, data = outcome.run, outcome.run.metrics, outcome.run.data
+    started_from = (data.get("warm_start") or {}).get("from")
+    start = f", starting from the adapter of {started_from}" if started_from else ""
+    return [
         "## Training",
         "",
-        f"Base `{Path(run.base['ref']).name}`, backend {run.backend['name']}, "
+        f"Base `{Path(run.base['ref']).name}`{start}, backend {run.backend['name']}, "
         f"{run.config['method']} r{run.config['lora_r']}/alpha{run.config['lora_alpha']}; "
         f"{data['train_questions']} training questions from {', '.join(data['train_articles'])}. "
         f"{metrics['steps']} steps in {metrics['train_seconds'] / 60:.1f} min "
@@ -139,17 +155,37 @@ def write_pipeline_report(
         "",
         "![loss curve](loss.png)",
         "",
+    ]
+
+
+def _accuracy_section(outcome: PipelineOutcome) -> list[str]:
+    questions = next(iter(outcome.evals.values()))["official"]["total"]
+    thresholds = (
+        " Each model abstains above its own no-answer threshold (`answers`): the one that gives it the "
+        "best F1 on the training articles' questions, never on the questions it is scored on (for a "
+        "fine-tuned model those are its own training questions)."
+        if outcome.calibrated
+        else ""
+    )
+    return [
         "## Accuracy",
         "",
-        f"The same {questions} questions for every model, from the {heldout_source}; greedy answers, "
-        "scored with the official SQuAD 2.0 rules.",
+        f"The same {questions} questions for every model, from the {outcome.heldout_source}; greedy answers, "
+        f"scored with the official SQuAD 2.0 rules.{thresholds}",
         "",
-        *_accuracy_rows(evals),
+        *_accuracy_rows(outcome.evals),
         "",
         "![accuracy](accuracy.png)",
         "",
-        *_comparisons(evals, profile, roles),
+        *_against_abstaining(outcome.evals),
+        *_comparisons(outcome.evals, outcome.profile, outcome.roles),
         "",
+    ]
+
+
+def _export_section(manifest: ExportManifest) -> list[str]:
+    verification = manifest.verification.get("hf_vs_f16", {})
+    return [
         "## Export",
         "",
         "| file | MiB | perplexity | vs reference |",
@@ -166,11 +202,40 @@ def write_pipeline_report(
         "",
         "![sizes](sizes.png)",
         "",
+    ]
+
+
+def _copy_plots(outcome: PipelineOutcome, out_dir: Path) -> None:
+    _plot_accuracy(outcome.evals, out_dir / "accuracy.png")
+    _plot_sizes(outcome.manifest.files, out_dir / "sizes.png")
+    sources = {
+        "loss.png": outcome.run_dir / "loss.png",
+        "latency.png": outcome.profile_dir / "latency.png",
+        "throughput_rss.png": outcome.profile_dir / "throughput_rss.png",
+    }
+    for name, source in sources.items():
+        if source.is_file():
+            shutil.copy(source, out_dir / name)
+
+
+def write_pipeline_report(out_dir: Path, outcome: PipelineOutcome) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _copy_plots(outcome, out_dir)
+    system = outcome.system
+    lines = [
+        f"# edgeqa pipeline report: {outcome.run_dir.name}",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M')} · {system['cpu']} · {system['usable_cpus']} usable CPUs · "
+        f"llama-cpp-python {system['versions'].get('llama_cpp_python')}",
+        "",
+        *_training_section(outcome),
+        *_accuracy_section(outcome),
+        *_export_section(outcome.manifest),
         "## Latency and memory on this CPU",
         "",
         "One question at a time, each a cold request; latency from the raw question to the last token.",
         "",
-        profile_table(profile),
+        profile_table(outcome.profile),
         "![latency](latency.png)",
         "",
         "![tokens/s and RSS](throughput_rss.png)",

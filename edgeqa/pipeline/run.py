@@ -2,78 +2,117 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.pipeline.settings import PipelineSettings
-from edgeqa.provenance import RunRecord
+from edgeqa.provenance import ExportManifest, RunRecord
 
 
-def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progress: bool = True) -> Path:
-    from edgeqa.data.sources import DataSource
-    from edgeqa.models.registry import reader_name
-    from edgeqa.pipeline.report import write_pipeline_report
-    from edgeqa.pipeline.steps import eval_step, export_step, finetune_step, heldout_examples, profile_step
-    from edgeqa.profiling.system import system_report
-    from edgeqa.reader.shipped import resolve_reader_model
+class _StepClock:
+    """Prints each finished step with the minutes since the start."""
 
-    threads = settings.threads or len(os.sched_getaffinity(0))
-    started = time.perf_counter()
-    out_dir = Path(settings.report_dir) / str(config.run_name)
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
 
-    def step(number: int, name: str, outcome: str) -> None:
-        minutes = (time.perf_counter() - started) / 60
+    def done(self, number: int, name: str, outcome: str) -> None:
+        minutes = (time.perf_counter() - self.started) / 60
         print(f"edgeqa pipeline: [{number}/5] {name}: {outcome} ({minutes:.1f} min)")
 
-    data_format = config.data_format
-    first = DataSource.parse(config.data[0]).path
-    if data_format == "auto":
-        from edgeqa.data.instructions import read_records, sniff_format
 
+def _require_squad(config: FinetuneConfig) -> None:
+    """The pipeline scores SQuAD: other data is refused before any training."""
+    from edgeqa.data.instructions import read_records, sniff_format
+    from edgeqa.data.sources import DataSource
+
+    first = DataSource.parse(config.data[0]).path
+    data_format = config.data_format
+    if data_format == "auto":
         data_format = sniff_format(read_records(first), first)
     if data_format != "squad":
         raise EdgeQAError(
             f"{first}: {data_format} records; the pipeline scores SQuAD, so fine-tune on "
             "SQuAD data here, or run edgeqa finetune, export, profile and demo on their own"
         )
-    run_dir, outcome = finetune_step(config, show_progress)
-    step(1, "finetune", f"{outcome} -> {run_dir}")
-    manifest, outcome = export_step(run_dir, settings, threads)
-    step(2, "export", f"{outcome} -> {manifest.path}")
 
-    files = {entry["quant"]: manifest.path.parent / entry["file"] for entry in manifest.files}
-    run = RunRecord.load(run_dir)
-    base_gguf = Path(run.base["ref"])
+
+def models_to_compare(
+    run: RunRecord, manifest: ExportManifest, settings: PipelineSettings
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Label -> GGUF for every row of the report, and each fine-tuned label's role. A run that
+    started from a shipped reader shows as that reader adapted."""
+    from edgeqa.models.registry import READERS, reader_name
+    from edgeqa.reader.shipped import resolve_reader_model
+
     models: dict[str, Path] = {}
     roles: dict[str, str] = {}
+    base_gguf = Path(run.base["ref"])
     if base_gguf.suffix == ".gguf":
-        models["base"], roles["base"] = base_gguf, "base"
-    for quant, path in files.items():
-        label = f"fine-tuned {quant}"
-        models[label] = path
-        roles[label] = "fine-tuned f16" if quant == manifest.fingerprint["out_type"] else "fine-tuned q"
+        models["base"] = base_gguf
     for reference in settings.references:
-        path = resolve_reader_model(reference)
-        models[f"reference {reader_name(reference) or path.stem}"] = path
+        name = reader_name(reference)
+        models[f"reader {name}" if name else f"reference {Path(reference).stem}"] = resolve_reader_model(
+            reference
+        )
+    started_from = (run.data.get("warm_start") or {}).get("from")
+    tuned = "reader adapted" if started_from in READERS else "fine-tuned"
+    for entry in manifest.files:
+        label = f"{tuned} {entry['quant']}"
+        models[label] = manifest.path.parent / entry["file"]
+        roles[label] = (
+            "fine-tuned f16" if entry["quant"] == manifest.fingerprint["out_type"] else "fine-tuned q"
+        )
+    return models, roles
 
-    examples, heldout_source = heldout_examples(run_dir, settings)
-    evals = eval_step(models, examples, f"{run_dir.name} held-out", out_dir / "eval", settings, threads)
-    step(3, "eval", f"{len(models)} models on {len(examples)} questions")
 
-    reference = files[manifest.fingerprint["out_type"]]
-    profile = profile_step(
-        models, reference if settings.transformers_baseline else None, out_dir / "profile", settings, threads
+def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progress: bool = True) -> Path:
+    from edgeqa.hardware import usable_cores
+    from edgeqa.pipeline.report import PipelineOutcome, write_pipeline_report
+    from edgeqa.pipeline.steps import (
+        calibrate_step,
+        calibration_examples,
+        eval_step,
+        export_step,
+        finetune_step,
+        heldout_examples,
+        profile_step,
     )
-    step(4, "profile", f"{len(profile)} configurations")
+    from edgeqa.profiling.system import system_report
 
-    report = write_pipeline_report(
-        out_dir,
+    threads = settings.threads or usable_cores()
+    out_dir = Path(settings.report_dir) / str(config.run_name)
+    clock = _StepClock()
+    _require_squad(config)
+    run_dir, outcome = finetune_step(config, show_progress)
+    clock.done(1, "finetune", f"{outcome} -> {run_dir}")
+    manifest, outcome = export_step(run_dir, settings, threads)
+    clock.done(2, "export", f"{outcome} -> {manifest.path}")
+
+    run = RunRecord.load(run_dir)
+    models, roles = models_to_compare(run, manifest, settings)
+    calibration = calibration_examples(run_dir, settings)
+    policies = calibrate_step(
+        models, calibration, f"{run_dir.name} training articles", out_dir / "calibrate", settings, threads
+    )
+    heldout, heldout_source = heldout_examples(run_dir, settings)
+    evals = eval_step(
+        models, heldout, f"{run_dir.name} held-out", out_dir / "eval", policies, settings, threads
+    )
+    clock.done(3, "eval", f"{len(models)} models on {len(heldout)} questions")
+
+    f16 = next(label for label, role in roles.items() if role == "fine-tuned f16")
+    transformers_model = models[f16] if settings.transformers_baseline else None
+    profile = profile_step(models, transformers_model, out_dir / "profile", settings, threads)
+    clock.done(4, "profile", f"{len(profile)} configurations")
+
+    calibrated = any(policies[label] != settings.answer_policy() for label in models)
+    outcome = PipelineOutcome(
         run,
         run_dir,
         heldout_source,
+        calibrated,
         evals,
         roles,
         manifest,
@@ -81,5 +120,6 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
         out_dir / "profile",
         system_report(),
     )
-    step(5, "report", str(report))
+    report = write_pipeline_report(out_dir, outcome)
+    clock.done(5, "report", str(report))
     return report

@@ -71,24 +71,58 @@ def heldout_examples(run_dir: Path, settings: PipelineSettings):
     return select_examples(examples, limit=settings.eval_limit, seed=settings.eval_seed), source
 
 
-def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, settings, threads) -> dict:
-    """Metrics per model label, all on the same questions; a finished evaluation is only rescored."""
+def calibration_examples(run_dir: Path, settings: PipelineSettings):
+    """The run's training articles' questions (as many as are evaluated): where every model's
+    no-answer threshold is chosen, so that no row is calibrated on the questions it is scored on."""
+    from edgeqa.data.squad import load_squad, select_examples
+
+    run = RunRecord.load(run_dir)
+    train_articles = set(run.data.get("train_articles") or ())
+    examples = [e for e in load_squad(run.data["source"]) if e.title in train_articles]
+    return select_examples(examples, limit=settings.eval_limit, seed=settings.eval_seed) if examples else []
+
+
+def _evaluate(model: Path, examples, data_name: str, out_dir: Path, policy, settings, threads: int) -> dict:
     from edgeqa.evaluation.runner import EvalRequest, run_eval
     from edgeqa.runtime.engine_config import EngineConfig
 
-    results = {}
+    engine = EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens)
+    request = EvalRequest(
+        model=model, data=data_name, examples=examples, out_dir=out_dir, engine=engine, policy=policy
+    )
+    return run_eval(request)
+
+
+def calibrate_step(
+    models: dict[str, Path], examples, data_name: str, out_dir: Path, settings, threads
+) -> dict:
+    """Each model's answer policy. With `na_threshold: auto`, every model abstains above its own
+    best-F1 threshold on the calibration questions (answered with no abstention); questions
+    without unanswerable ones cannot place a threshold, and a model then keeps auto's choice."""
+    import dataclasses
+
     policy = settings.answer_policy()
+    if policy.na_threshold != "auto" or all(e.answers for e in examples):
+        return dict.fromkeys(models, policy)
+    forced = dataclasses.replace(policy, na_threshold="1")
+    policies = {}
+    for label, model in models.items():
+        print(f"  calibrate {label}: {model.name}")
+        metrics = _evaluate(model, examples, data_name, out_dir / label, forced, settings, threads)
+        policies[label] = dataclasses.replace(
+            policy, na_threshold=f"{metrics['official']['best_f1_thresh']:.4f}"
+        )
+    return policies
+
+
+def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, policies, settings, threads):
+    """Metrics per model label, all on the same questions, each with its own policy; a finished
+    evaluation is only rescored."""
+    results = {}
     for label, model in models.items():
         print(f"  eval {label}: {model.name}")
-        results[label] = run_eval(
-            EvalRequest(
-                model=model,
-                data=data_name,
-                examples=examples,
-                out_dir=out_dir / label,
-                engine=EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens),
-                policy=policy,
-            )
+        results[label] = _evaluate(
+            model, examples, data_name, out_dir / label, policies[label], settings, threads
         )
     return results
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import int_list, option, usable_cores
+from edgeqa.command_args import int_list, option
 from edgeqa.errors import EdgeQAError
+from edgeqa.hardware import usable_cores
 from edgeqa.reader.policy import AnswerPolicy
 
 DESCRIPTION = (

@@ -8,6 +8,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from edgeqa.hardware import usable_cores
+
 LIBRARIES = ("llama_cpp_python", "torch", "transformers", "peft", "gguf", "numpy", "psutil")
 
 
@@ -47,7 +49,7 @@ def system_report() -> dict[str, Any]:
         "cpu": cpu_model(),
         "machine": platform.machine(),
         "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cpus": usable_cores(),
         "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(terse=True),
         "python": platform.python_version(),

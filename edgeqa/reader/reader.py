@@ -67,7 +67,7 @@ class Reader:
         max_answer_tokens: int = 32,
         mix_contexts: bool = False,
     ):
-        from edgeqa.command_args import usable_cores
+        from edgeqa.hardware import usable_cores
         from edgeqa.reader.shipped import resolve_reader_model
 
         policy = AnswerPolicy(decoding=decoding, na_score=na_score, na_threshold=str(na_threshold))

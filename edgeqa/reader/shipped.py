@@ -70,9 +70,9 @@ def merged_reader(name: str) -> Path:
 def _merge_into(adapter: Path, digest: str, target: Path) -> None:
     """Merge, quantize and carry the calibration; every file is whole or absent (concurrent
     first uses each work in their own folder and the last rename wins)."""
-    from edgeqa.command_args import usable_cores
     from edgeqa.export.merge_lora_gguf import merge_lora_gguf
     from edgeqa.export.quantize import quantize_gguf
+    from edgeqa.hardware import usable_cores
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.prompts import PROMPT_LAYOUT_KEY
     from edgeqa.runtime.llama_session import adapter_base_info

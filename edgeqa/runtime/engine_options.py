@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeqa.command_args import option, usable_cores
+from edgeqa.command_args import option
+from edgeqa.hardware import usable_cores
 from edgeqa.runtime.engine_config import EngineConfig
 
 

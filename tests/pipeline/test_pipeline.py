@@ -43,17 +43,17 @@ def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monk
     for section in ("## Training", "## Accuracy", "## Export", "## Latency and memory on this CPU"):
         assert section in text
     assert "fine-tuned f16" in text and "fine-tuned q4_k_m" in text
-    assert "reference smollm2-135m-squad" in text  # the shipped reader, as the quickstart shows it
+    assert "reader smollm2-135m-squad" in text  # the shipped reader, as the quickstart shows it
+    assert "above always abstaining" in text or "below always abstaining" in text
     assert "validation articles" in text  # the two-article sample has no test article
     for plot in ("accuracy.png", "sizes.png", "loss.png", "latency.png", "throughput_rss.png"):
         assert (report.parent / plot).stat().st_size > 0
-    metrics = json.loads((report.parent / "eval" / "fine-tuned q4_k_m" / "metrics.json").read_text())
-    assert metrics["official"]["total"] == 4
-    assert metrics["na_threshold"] is None  # no calibration beside a fresh export: the model decides
-    reference = json.loads(
-        (report.parent / "eval" / "reference smollm2-135m-squad" / "metrics.json").read_text()
-    )
-    assert reference["na_threshold"] == pytest.approx(0.1102, abs=1e-3)  # auto: the reader's calibration
+    for label in ("base", "fine-tuned q4_k_m", "reader smollm2-135m-squad"):
+        # every row abstains above its own best-F1 threshold on the training article's questions
+        chosen = json.loads((report.parent / "calibrate" / label / "metrics.json").read_text())
+        scored = json.loads((report.parent / "eval" / label / "metrics.json").read_text())
+        assert chosen["data"].endswith("training articles") and scored["official"]["total"] == 4
+        assert scored["na_threshold"] == pytest.approx(chosen["official"]["best_f1_thresh"], abs=1e-4)
     capsys.readouterr()
 
     run_pipeline(config, settings, show_progress=False)
@@ -71,3 +71,26 @@ def test_instruction_data_is_refused_before_any_training(tmp_path):
     with pytest.raises(EdgeQAError, match="alpaca records; the pipeline scores SQuAD"):
         run_pipeline(config, settings, show_progress=False)
     assert not (tmp_path / "models").exists()
+
+
+def test_a_run_from_a_shipped_reader_shows_as_that_reader_adapted(tmp_path):
+    from edgeqa.pipeline.run import models_to_compare
+    from edgeqa.provenance import ExportManifest, RunRecord
+
+    run = RunRecord(
+        path=tmp_path,
+        config={},
+        base={"ref": "base.gguf"},
+        data={"warm_start": {"from": "smollm2-135m-squad"}},
+        metrics={},
+    )
+    manifest = ExportManifest(
+        path=tmp_path / "x.manifest.json",
+        name="x",
+        fingerprint={"out_type": "f16"},
+        source={},
+        files=[{"quant": "f16", "file": "x-F16.gguf"}, {"quant": "q4_k_m", "file": "x-Q4_K_M.gguf"}],
+    )
+    models, roles = models_to_compare(run, manifest, PipelineSettings(references=("smollm2-135m-squad",)))
+    assert list(models)[:2] == ["base", "reader smollm2-135m-squad"]
+    assert roles == {"reader adapted f16": "fine-tuned f16", "reader adapted q4_k_m": "fine-tuned q"}
