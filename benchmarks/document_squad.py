@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_results
 from edgeqa.data.squad import as_articles, load_squad
 from edgeqa.evaluation.runner import EvalRequest, run_eval
-from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.shipped import resolve_reader_model
 from edgeqa.runtime.engine_config import EngineConfig
+from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 
 NA_RULES = {
     "lowest window (edgeqa's)": lambda probs, chosen: min(probs.values()),

@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_results
 from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
-from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from edgeqa.export.merge_lora_gguf import merge_lora_gguf
 from edgeqa.export.quantize import quantize_gguf
 from edgeqa.models.gguf_info import read_gguf_info
@@ -32,6 +31,7 @@ from edgeqa.profiling.spec import ProfileSpec
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.shipped import resolve_reader_model
 from edgeqa.runtime.llama_session import adapter_base_info
+from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 
 READER = "smollm2-135m-squad"
 SPEED_KEYS = (

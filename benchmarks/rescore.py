@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from edgeqa.data.squad import load_squad
-from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate
+from edgeqa.squad_metrics import GoldQuestion, evaluate
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from _report import write_results
 
 from edgeqa.data.squad import load_squad
-from edgeqa.evaluation.squad_metrics import (
+from edgeqa.squad_metrics import (
     GoldQuestion,
     abstain_above,
     always_abstain_baseline,
@@ -42,6 +42,25 @@ def _summary(
     scored = evaluate(golds, predictions, na_probs, threshold)
     keys = ("f1", "exact", "HasAns_f1", "NoAns_f1", "total")
     return {key: round(scored[key], 2) if isinstance(scored[key], float) else scored[key] for key in keys}
+
+
+def leave_one_article_out(
+    examples, predictions: dict[str, str], na_probs: dict[str, float]
+) -> tuple[dict[str, str], dict[str, float]]:
+    """Each article's questions decided at the best-F1 threshold of the other articles: the
+    answers (empty where abstained) and each article's threshold."""
+    golds = {e.qid: GoldQuestion(e.qid, e.answers) for e in examples}
+    articles: dict[str, list[str]] = {}
+    for example in examples:
+        articles.setdefault(example.title, []).append(example.qid)
+    decided: dict[str, str] = {}
+    thresholds: dict[str, float] = {}
+    for title, held_out in articles.items():
+        others = [golds[q] for t, qids in articles.items() if t != title for q in qids]
+        others_predictions = {g.qid: predictions[g.qid] for g in others}
+        thresholds[title] = evaluate(others, others_predictions, na_probs)["best_f1_thresh"]
+        decided.update(abstain_above({q: predictions[q] for q in held_out}, na_probs, thresholds[title]))
+    return decided, thresholds
 
 
 def main() -> None:
@@ -62,24 +81,12 @@ def main() -> None:
         predictions = {q: p for q, p in predictions.items() if q in other}
         na_probs = {q: na_probs[q] for q in predictions}
     examples = [e for e in load_squad(args.data) if e.qid in predictions]
-    golds = {e.qid: GoldQuestion(e.qid, e.answers) for e in examples}
-    articles: dict[str, list[str]] = {}
-    for example in examples:
-        articles.setdefault(example.title, []).append(example.qid)
-
-    decided: dict[str, str] = {}
-    thresholds: dict[str, float] = {}
-    for title, held_out in articles.items():
-        others = [golds[q] for t, qids in articles.items() if t != title for q in qids]
-        others_predictions = {g.qid: predictions[g.qid] for g in others}
-        thresholds[title] = evaluate(others, others_predictions, na_probs)["best_f1_thresh"]
-        decided.update(abstain_above({q: predictions[q] for q in held_out}, na_probs, thresholds[title]))
-
-    all_golds = list(golds.values())
+    decided, thresholds = leave_one_article_out(examples, predictions, na_probs)
+    all_golds = [GoldQuestion(e.qid, e.answers) for e in examples]
     result = {
         "run": args.run_dir.name,
         "questions": len(all_golds),
-        "articles": len(articles),
+        "articles": len(thresholds),
         "na_auc": round(no_answer_auc(all_golds, na_probs), 4),
         "never_abstain": _summary(all_golds, predictions, na_probs),
         "leave_one_article_out": _summary(all_golds, decided, na_probs),

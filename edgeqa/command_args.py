@@ -23,24 +23,6 @@ from edgeqa.errors import EdgeQAError
 T = TypeVar("T")
 
 
-def option(
-    default: Any = None,
-    *,
-    factory: Any = None,
-    metavar: str | tuple[str, ...] | None = None,
-    choices: tuple[str, ...] | None = None,
-    positional: bool = False,
-    nargs: str | int | None = None,
-    required: bool = False,
-) -> Any:
-    """A field with how argparse should present it; the help is the docstring under the field."""
-    metadata = {"metavar": metavar, "choices": choices, "positional": positional, "nargs": nargs}
-    metadata["required"] = required
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 def int_list(option_name: str, text: str) -> list[int]:
     """`1,2,4` as [1, 2, 4]; anything else is one line naming the option."""
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.run_folder import RunFolder
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ class RunRecord:
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     adapter: str = "adapter"
 
-    FILE = "run.json"
+    FILE = RunFolder(Path()).record.name
 
     @classmethod
     def load(cls, run_dir: Path) -> RunRecord:

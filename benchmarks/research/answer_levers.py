@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from edgeqa.provenance import RunRecord
+from edgeqa.run_folder import RunFolder
 
 RESULTS = Path(__file__).parents[1] / "results"
 ABSTENTION_LABELS = {"model": "model", "1": "never"}
@@ -96,7 +97,7 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                 "--model",
                 str(gguf),
                 "--data",
-                str(run / "heldout.json"),
+                str(RunFolder(run).heldout),
                 "--limit",
                 str(limit),
                 "--seed",

@@ -41,9 +41,9 @@ from answer_levers import cli
 
 from edgeqa.data.squad import QAExample, load_squad
 from edgeqa.evaluation.progress_log import read_records
-from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, atomic_write_text
 from edgeqa.provenance import RunRecord
+from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

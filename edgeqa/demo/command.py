@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import option
 from edgeqa.reader.policy import AnswerPolicy
 
 DESCRIPTION = (

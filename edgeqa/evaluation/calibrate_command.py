@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.question_options import QuestionOptions
+from edgeqa.option_field import option
 from edgeqa.reader.policy import AnswerPolicy, AnswerStyle
 from edgeqa.reader.windows import WindowOptions
 from edgeqa.runtime.engine_options import EngineOptions

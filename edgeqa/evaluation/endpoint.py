@@ -15,8 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import option
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 

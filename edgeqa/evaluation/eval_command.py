@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.endpoint import EndpointOptions
 from edgeqa.evaluation.question_options import QuestionOptions, slug
+from edgeqa.option_field import option
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.windows import WindowOptions
 from edgeqa.runtime.engine_options import EngineOptions

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import option
 
 
 def slug(text: str) -> str:

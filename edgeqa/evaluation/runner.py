@@ -19,13 +19,13 @@ from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.endpoint import EndpointClient, EndpointConfig
 from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_records, release_unstarted
-from edgeqa.evaluation.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate, no_answer_auc
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.prompts import SYSTEM_PROMPT, parse_answer, qa_messages
 from edgeqa.reader.answer import Answer
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.windows import WindowOptions
 from edgeqa.runtime.engine_config import EngineConfig
+from edgeqa.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate, no_answer_auc
 
 TOO_LONG_POLICIES = ("window", "skip", "error")
 

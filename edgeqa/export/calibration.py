@@ -11,12 +11,13 @@ from pathlib import Path
 from edgeqa.data.squad import BUNDLED_SAMPLE, QAExample, load_squad
 from edgeqa.errors import EdgeQAError
 from edgeqa.export.sources import ExportSource
+from edgeqa.run_folder import RunFolder
 
 
 def training_questions(source: ExportSource) -> tuple[list[QAExample], str]:
     """(the run's training questions, where they came from); for a bare base, or a run whose
     data is no longer where it was, the bundled SQuAD sample."""
-    config_file = source.run_dir / "config.json" if source.run_dir else None
+    config_file = RunFolder(source.run_dir).config if source.run_dir else None
     if config_file and config_file.is_file():
         from edgeqa.data.sources import load_sources
         from edgeqa.finetune.config import FinetuneConfig
@@ -63,7 +64,7 @@ def heldout_tokens(
     _, exclude = calibration_sequences(tokenizer, questions, source.prompt_layout, calibration_budget)
     files = [extra] if extra else []
     if source.run_dir:
-        files += [source.run_dir / "validation.json", source.run_dir / "heldout.json"]
+        files += [RunFolder(source.run_dir).validation, RunFolder(source.run_dir).heldout]
     files.append(BUNDLED_SAMPLE)
     paragraphs: dict[str, None] = {}
     for path in files:

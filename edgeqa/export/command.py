@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option
 from edgeqa.hardware import usable_cores
+from edgeqa.option_field import option
 from edgeqa.provenance import ExportManifest
 
 DESCRIPTION = (

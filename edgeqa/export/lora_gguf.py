@@ -23,6 +23,7 @@ from edgeqa.models.lora_layout import (
     rope_heads,
 )
 from edgeqa.prompts import PROMPT_LAYOUT_KEY
+from edgeqa.run_folder import ADAPTER_SETTINGS, ADAPTER_WEIGHTS
 
 
 def write_lora_gguf(
@@ -38,7 +39,7 @@ def write_lora_gguf(
     import gguf
     from safetensors.numpy import load_file
 
-    settings = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    settings = json.loads((adapter_dir / ADAPTER_SETTINGS).read_text(encoding="utf-8"))
     if getattr(model_config, "model_type", "llama") != "llama":
         raise EdgeQAError(f"--lora-gguf supports Llama-architecture bases, not {model_config.model_type}")
     rank, alpha = int(settings["r"]), float(settings["lora_alpha"])
@@ -56,7 +57,7 @@ def write_lora_gguf(
     if prompt_layout is not None:
         writer.add_string(PROMPT_LAYOUT_KEY, prompt_layout)
     count = 0
-    for key, value in sorted(load_file(str(adapter_dir / "adapter_model.safetensors")).items()):
+    for key, value in sorted(load_file(str(adapter_dir / ADAPTER_WEIGHTS)).items()):
         match = PEFT_KEY.search(key)
         if match is None or match.group(2) not in MODULE_TO_GGUF:
             raise EdgeQAError(f"{adapter_dir}: cannot map adapter tensor {key!r} to llama.cpp")

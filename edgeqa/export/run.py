@@ -20,6 +20,7 @@ from edgeqa.export.sources import ExportSource
 from edgeqa.export.steps import FinishedSteps
 from edgeqa.fileio import atomic_write_text, ensure_dir, sha256_file
 from edgeqa.provenance import ExportManifest
+from edgeqa.run_folder import ADAPTER_WEIGHTS
 
 DEFAULT_QUANTS = ("q4_k_m",)
 KL_WINDOW = 512
@@ -60,7 +61,7 @@ def _fingerprint(request: ExportRequest) -> dict[str, Any]:
     adapter = request.source.adapter
     return {
         "base": request.source.base.to_dict(),
-        "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors") if adapter else None,
+        "adapter_sha256": sha256_file(adapter / ADAPTER_WEIGHTS) if adapter else None,
         "out_type": request.out_type,
         **_layout_metadata(request),  # absent for the default layout: earlier manifests still match
     }
@@ -136,8 +137,9 @@ def _verification_prompts(tokenizer, examples, layout: str, count: int = 8) -> l
 
 def _heldout_examples(source: ExportSource):
     from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
+    from edgeqa.run_folder import RunFolder
 
-    heldout = source.run_dir / "heldout.json" if source.run_dir else None
+    heldout = RunFolder(source.run_dir).heldout if source.run_dir else None
     return load_squad(heldout if heldout and heldout.is_file() else BUNDLED_SAMPLE)
 
 
@@ -403,15 +405,10 @@ def _export_lora(request: ExportRequest, model_config, tokenizer) -> dict[str, A
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("edgeqa", "llama-cpp-python", "transformers", "peft", "torch", "gguf"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            continue
     from edgeqa.export.convert import CONVERTER_PACKAGE
+    from edgeqa.versions import library_versions
 
-    found["converter"] = CONVERTER_PACKAGE
-    return found
+    return {
+        **library_versions(("edgeqa", "llama-cpp-python", "transformers", "peft", "torch", "gguf")),
+        "converter": CONVERTER_PACKAGE,
+    }

@@ -10,6 +10,7 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.models.base_model import BaseModel, resolve_base
 from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT
 from edgeqa.provenance import RunRecord
+from edgeqa.run_folder import ADAPTER_SETTINGS, ADAPTER_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,6 @@ def resolve_source(
 
 
 def _check_adapter(folder: Path) -> None:
-    for required in ("adapter_config.json", "adapter_model.safetensors"):
+    for required in (ADAPTER_SETTINGS, ADAPTER_WEIGHTS):
         if not (folder / required).is_file():
             raise EdgeQAError(f"{folder}: not a PEFT adapter folder (missing {required})")

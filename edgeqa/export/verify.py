@@ -78,8 +78,8 @@ def lora_vs_merged(
 
 
 def squad_smoke(gguf_path: Path, example: QAExample, threads: int) -> dict[str, Any]:
-    from edgeqa.evaluation.squad_metrics import compute_f1
     from edgeqa.prompts import parse_answer
+    from edgeqa.squad_metrics import compute_f1
 
     with QAEngine(gguf_path, EngineConfig(n_ctx=2048, n_threads=threads, parallel=1)) as engine:
         generation = engine.generate_group([engine.qa_prompt(example.context, example.question)])

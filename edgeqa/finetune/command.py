@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeqa.command_args import field_docs, option
+from edgeqa.command_args import field_docs
 from edgeqa.finetune.config import FinetuneConfig
+from edgeqa.option_field import option
 
 DESCRIPTION = (
     "Fine-tune a base model on SQuAD with the shared QA prompt. Values come from the defaults, "

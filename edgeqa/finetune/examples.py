@@ -8,13 +8,13 @@ Conversations are rendered turn by turn the same way; every assistant turn is a 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgeqa.data.instructions import Conversation
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
+from edgeqa.models.chat_tokens import end_of_turn_id
 from edgeqa.prompts import ABSTAIN, DEFAULT_PROMPT_LAYOUT, qa_messages
 
 IGNORE_INDEX = -100
@@ -47,29 +47,6 @@ class TrainingExample:
 
 def target_text(example: QAExample) -> str:
     return example.answers[0] if example.answers else ABSTAIN
-
-
-_PROBE = "edgeqa-probe-reply"
-
-
-@functools.lru_cache(maxsize=8)
-def end_of_turn_id(tokenizer) -> int:
-    """The token that ends the assistant's turn: what llama.cpp stops on after export.
-
-    Read from the chat template (the first token it renders after an assistant reply), not from
-    `eos_token_id`: for the same GGUF, transformers 5.17 reports `<|im_start|>` as SmolLM2's EOS
-    and 5.23 `<|im_end|>`, and a model trained to end on the wrong one never stops."""
-    rendered = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "q"}, {"role": "assistant", "content": _PROBE}], tokenize=False
-    )
-    after = rendered[rendered.index(_PROBE) + len(_PROBE) :]
-    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after.strip() else []
-    control = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
-    if ids and ids[0] in control:  # a control token such as <|im_end|> or <|eot_id|>
-        return ids[0]
-    if tokenizer.eos_token_id is None:
-        raise EdgeQAError("the tokenizer's chat template ends no assistant turn and it has no EOS token")
-    return tokenizer.eos_token_id
 
 
 def encode_example(tokenizer, example: QAExample, layout: str = DEFAULT_PROMPT_LAYOUT) -> TrainingExample:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +14,7 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.fileio import atomic_write_json, lock_run_dir
 from edgeqa.finetune.config import FinetuneConfig, config_to_dict
 from edgeqa.provenance import RunRecord
-
-
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for name in ("edgeqa", "torch", "transformers", "peft", "llama-cpp-python", "gguf", "unsloth"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return versions
+from edgeqa.run_folder import RunFolder
 
 
 def peak_memory_gib() -> dict[str, float]:
@@ -80,7 +70,7 @@ def _describe_data(data_format: str, train: list, val: list, test: list) -> dict
     }
 
 
-def _plot_losses(run_dir: Path, train: list, val: list) -> None:
+def _plot_losses(target: Path, train: list, val: list) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,16 +84,16 @@ def _plot_losses(run_dir: Path, train: list, val: list) -> None:
     axis.set_ylabel("answer-token loss")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(run_dir / "loss.png", dpi=120)
+    figure.savefig(target, dpi=120)
     plt.close(figure)
 
 
-def _warm_start(model, init_adapter: str, run_dir: Path, resuming: bool) -> dict[str, Any]:
+def _warm_start(model, init_adapter: str, folder: RunFolder, resuming: bool) -> dict[str, Any]:
     """Load `--init-adapter` into a new run and note what it was in the run folder; a resumed
     run has the weights in its checkpoint and reads the note back."""
     from edgeqa.finetune.warm_start import load_init_adapter
 
-    note = run_dir / "warm_start.json"
+    note = folder.warm_start
     if resuming and note.is_file():
         return json.loads(note.read_text(encoding="utf-8"))
     record = {"from": Path(init_adapter).name, **load_init_adapter(model, init_adapter)}
@@ -117,30 +107,48 @@ def default_run_name(config: FinetuneConfig) -> str:
     return f"{base}-{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_progress: bool = True) -> Path:
-    """Train (or resume) and return the run folder."""
-    import torch
+@dataclass
+class PreparedData:
+    """The run's questions (or conversations), split, and what run.json says of them."""
 
-    from edgeqa.data.squad import to_official_json
-    from edgeqa.finetune.backends import BUILDERS, choose_backend, training_device
-    from edgeqa.finetune.examples import encode_examples
-    from edgeqa.finetune.library_noise import quiet_libraries
+    info: dict[str, Any]
+    data_format: str
+    train: list
+    val: list
+    test: list
+    cropped: int = 0  # training paragraphs cut to --context-window words
+
+    @property
+    def is_squad(self) -> bool:
+        return self.data_format == "squad"
+
+
+@dataclass
+class EncodedData:
+    train: list
+    val: list
+    questions: int  # training questions (several share a sequence when packed)
+    dropped: int  # longer than --max-length, left out
+
+
+def _claim_run_dir(config: FinetuneConfig, resume_dir: Path | None, is_main: bool) -> RunFolder:
+    """The run's folder, locked before any work so a second run into it is refused at once."""
+    folder = RunFolder(resume_dir or Path(config.out_dir) / (config.run_name or default_run_name(config)))
+    if is_main and resume_dir is None and folder.config.exists():
+        raise EdgeQAError(
+            f"{folder.path}: a run with this name exists; use --resume {folder.path} or another --run-name"
+        )
+    if is_main:
+        lock_run_dir(folder.path, "--resume" if resume_dir else "--run-name")
+    return folder
+
+
+def _check_before_loading(config: FinetuneConfig):
+    """What can be refused before a model loads: the starting adapter, the base, the memory."""
+    from edgeqa.finetune.backends import choose_backend, training_device
     from edgeqa.finetune.memory import check_fits, estimate_training_memory, free_memory_gib, gguf_shape
-    from edgeqa.finetune.packing import encode_packed
-    from edgeqa.finetune.recipe import crop_contexts, rebalance_answerable
-    from edgeqa.finetune.trainer import Trainer, torchrun_rank_and_world
     from edgeqa.models.base_model import resolve_base
 
-    quiet_libraries(show_progress)
-    rank, world = torchrun_rank_and_world()
-    is_main = rank == 0  # under torchrun only rank 0 writes files
-    run_dir = resume_dir or Path(config.out_dir) / (config.run_name or default_run_name(config))
-    if is_main and resume_dir is None and (run_dir / "config.json").exists():
-        raise EdgeQAError(
-            f"{run_dir}: a run with this name exists; use --resume {run_dir} or another --run-name"
-        )
-    if is_main:  # before any work: a second run into this folder is refused at once
-        lock_run_dir(run_dir, "--resume" if resume_dir else "--run-name")
     if config.init_adapter:
         from edgeqa.finetune.warm_start import check_init_adapter
 
@@ -150,118 +158,183 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     base = resolve_base(config.base)
     choice = choose_backend(config)
     print(f"edgeqa finetune: backend {choice.name} ({choice.reason}); base {base.ref}")
-
     if base.is_gguf:
         estimate = estimate_training_memory(gguf_shape(base.ref), config)
         check_fits(estimate, *free_memory_gib(training_device()))
         print(f"edgeqa finetune: estimated memory {estimate.total_gib:.1f} GiB")
+    return base, choice
 
-    started = time.perf_counter()
-    data_info, data_format, train, val, test = _load_splits(config)
-    source = ", ".join(config.data)
-    cropped = 0
-    if data_format == "squad":
-        train = rebalance_answerable(train, config.answerable_share, config.seed)
-        whole, train = train, crop_contexts(train, config.context_window, config.seed)
-        cropped = sum(before is not after for before, after in zip(whole, train, strict=True))
-    torch.manual_seed(config.seed)
-    model, tokenizer = BUILDERS[choice.name](config, base)
-    if config.init_adapter:
-        data_info["warm_start"] = _warm_start(model, config.init_adapter, run_dir, resume_dir is not None)
-    if config.pack_questions and data_format == "squad":
-        train_encoded, questions, dropped = encode_packed(
-            tokenizer, train, config.max_length, config.prompt_layout
-        )
+
+def _prepare_data(config: FinetuneConfig) -> PreparedData:
+    """Load and split; SQuAD training questions are rebalanced and cropped as the recipe says."""
+    from edgeqa.finetune.recipe import crop_contexts, rebalance_answerable
+
+    data = PreparedData(*_load_splits(config))
+    if data.is_squad:
+        train = rebalance_answerable(data.train, config.answerable_share, config.seed)
+        data.train = crop_contexts(train, config.context_window, config.seed)
+        data.cropped = sum(before is not after for before, after in zip(train, data.train, strict=True))
+    return data
+
+
+def _encode(config: FinetuneConfig, tokenizer, data: PreparedData) -> EncodedData:
+    """Token sequences for training (packed when asked) and a spread subset for validation."""
+    from edgeqa.finetune.examples import encode_examples
+    from edgeqa.finetune.packing import encode_packed
+
+    layout = config.prompt_layout
+    if config.pack_questions and data.is_squad:
+        train, questions, dropped = encode_packed(tokenizer, data.train, config.max_length, layout)
     else:
-        train_encoded, dropped = encode_examples(tokenizer, train, config.max_length, config.prompt_layout)
-        questions = len(train_encoded)
-    val_subset = val[:: max(1, len(val) // config.val_examples)][: config.val_examples]
-    val_encoded, _ = encode_examples(tokenizer, val_subset, config.max_length, config.prompt_layout)
-    if not train_encoded:
+        train, dropped = encode_examples(tokenizer, data.train, config.max_length, layout)
+        questions = len(train)
+    val_subset = data.val[:: max(1, len(data.val) // config.val_examples)][: config.val_examples]
+    val, _ = encode_examples(tokenizer, val_subset, config.max_length, layout)
+    source = ", ".join(config.data)
+    if not train:
         raise EdgeQAError(f"{source}: no training example fits --max-length {config.max_length}")
-    if not val_encoded:
+    if not val:
         raise EdgeQAError(f"{source}: no validation example; check --split or --val-data")
-    examples_per_step = config.batch_size * config.grad_accum * world
-    epochs_note = ""
-    if config.epochs:  # the step count follows from the data, known only now
-        steps = math.ceil(config.epochs * len(train_encoded) / examples_per_step)
-        config = dataclasses.replace(config, max_steps=steps)
-        epochs_note = f"; {config.epochs:g} epoch{'' if config.epochs == 1 else 's'} = {steps} steps"
-    prepare_seconds = time.perf_counter() - started
+    return EncodedData(train, val, questions, dropped)
+
+
+def _with_step_count(config: FinetuneConfig, encoded: EncodedData, world: int) -> tuple[FinetuneConfig, str]:
+    """--epochs as a step count, known only once the data is encoded; and how to say it."""
+    if not config.epochs:
+        return config, ""
+    steps = math.ceil(config.epochs * len(encoded.train) / (config.batch_size * config.grad_accum * world))
+    note = f"; {config.epochs:g} epoch{'' if config.epochs == 1 else 's'} = {steps} steps"
+    return dataclasses.replace(config, max_steps=steps), note
+
+
+def _announce(config: FinetuneConfig, data: PreparedData, encoded: EncodedData, steps_note: str) -> None:
     kind = (
-        f"questions ({sum(bool(e.answers) for e in train) / len(train):.0%} answerable; "
-        if data_format == "squad"
-        else f"{data_format} conversations ("
+        f"questions ({sum(bool(e.answers) for e in data.train) / len(data.train):.0%} answerable; "
+        if data.is_squad
+        else f"{data.data_format} conversations ("
     )
     print(
-        f"edgeqa finetune: {questions} training {kind}{dropped} longer than "
-        f"{config.max_length} tokens left out), {len(val_encoded)} for validation, "
-        f"{len(test)} held out for testing"
-        + (f"; {cropped} training paragraphs cropped to {config.context_window} words" if cropped else "")
-        + (f"; packed into {len(train_encoded)} sequences" if len(train_encoded) != questions else "")
-        + epochs_note
+        f"edgeqa finetune: {encoded.questions} training {kind}{encoded.dropped} longer than "
+        f"{config.max_length} tokens left out), {len(encoded.val)} for validation, "
+        f"{len(data.test)} held out for testing"
+        + (
+            f"; {data.cropped} training paragraphs cropped to {config.context_window} words"
+            if data.cropped
+            else ""
+        )
+        + (f"; packed into {len(encoded.train)} sequences" if len(encoded.train) != encoded.questions else "")
+        + steps_note
     )
 
-    if is_main and resume_dir is None:
-        atomic_write_json(run_dir / "config.json", config_to_dict(config))
-        if data_format == "squad":  # validation: where `edgeqa calibrate` finds unseen questions
-            atomic_write_json(run_dir / "validation.json", to_official_json(val))
-        if test and data_format == "squad":
-            atomic_write_json(run_dir / "heldout.json", to_official_json(test))
-    trainer = Trainer(
-        model,
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-        config,
-        run_dir,
-        train_encoded,
-        val_encoded,
-        show_progress,
-    )
-    if resume_dir is not None:
+
+def _write_inputs(folder: RunFolder, config: FinetuneConfig, data: PreparedData) -> None:
+    """The config, and the validation and test questions in SQuAD's JSON (where `edgeqa
+    calibrate` and the pipeline find questions the run did not train on)."""
+    from edgeqa.data.squad import to_official_json
+
+    atomic_write_json(folder.config, config_to_dict(config))
+    if data.is_squad:
+        atomic_write_json(folder.validation, to_official_json(data.val))
+        if data.test:
+            atomic_write_json(folder.heldout, to_official_json(data.test))
+
+
+def _train(trainer, folder: RunFolder, resuming: bool):
+    if resuming:
         trainer.load_checkpoint()
         print(f"edgeqa finetune: resuming at step {trainer.state.step}")
     try:
-        state = trainer.fit()
+        return trainer.fit()
     except KeyboardInterrupt:  # the checkpoint is saved; say how to pick it up
-        raise KeyboardInterrupt(f"resume with: edgeqa finetune --resume {run_dir}") from None
-    if not trainer.dist.is_main:
-        return run_dir
+        raise KeyboardInterrupt(f"resume with: edgeqa finetune --resume {folder.path}") from None
 
-    summary: dict[str, Any] = {
-        "config": config_to_dict(config),
-        "backend": {"name": choice.name, "reason": choice.reason},
-        "base": base.to_dict(),
-        "data": {
-            **data_info,
-            **_describe_data(data_format, train, val, test),
-            "train_questions": questions,
-            "train_sequences": len(train_encoded),
-            "prepare_seconds": round(prepare_seconds, 1),
-            "left_out_for_length": dropped,
-            "heldout": "heldout.json" if test and data_format == "squad" else None,
-        },
-        "metrics": {
-            "steps": state.step,
-            "epochs": round(state.questions_seen / questions, 3),
-            "stopped_early": state.stopped_early,
-            "best_val_loss": state.best_val_loss,
-            "final_train_loss": state.train_history[-1][1] if state.train_history else None,
-            "train_seconds": round(state.elapsed_s, 1),
-            "tokens_per_second": round(state.tokens_seen / state.elapsed_s, 1) if state.elapsed_s else None,
-            "questions_per_second": round(state.questions_seen / state.elapsed_s, 2)
-            if state.elapsed_s
-            else None,
-            **peak_memory_gib(),
-        },
-        "versions": _library_versions(),
-        "adapter": "adapter",
+
+def _training_metrics(state, questions: int) -> dict[str, Any]:
+    seconds = state.elapsed_s
+    return {
+        "steps": state.step,
+        "epochs": round(state.questions_seen / questions, 3),
+        "stopped_early": state.stopped_early,
+        "best_val_loss": state.best_val_loss,
+        "final_train_loss": state.train_history[-1][1] if state.train_history else None,
+        "train_seconds": round(seconds, 1),
+        "tokens_per_second": round(state.tokens_seen / seconds, 1) if seconds else None,
+        "questions_per_second": round(state.questions_seen / seconds, 2) if seconds else None,
+        **peak_memory_gib(),
     }
-    atomic_write_json(run_dir / "loss_curves.json", {"train": state.train_history, "val": state.val_history})
-    _plot_losses(run_dir, state.train_history, state.val_history)
-    RunRecord(path=run_dir / RunRecord.FILE, **summary).save()
-    print(json.dumps(summary["metrics"], indent=2))
-    print(f"edgeqa finetune: adapter in {run_dir / 'adapter'}; export with: edgeqa export {run_dir}")
-    return run_dir
+
+
+def _record(
+    folder: RunFolder,
+    config: FinetuneConfig,
+    setup,
+    data: PreparedData,
+    encoded: EncodedData,
+    state,
+    prepare_seconds: float,
+) -> None:
+    """run.json, the loss curves and their plot: written last, so a run.json means finished."""
+    from edgeqa.versions import library_versions
+
+    base, choice = setup
+    record = RunRecord(
+        path=folder.record,
+        config=config_to_dict(config),
+        backend={"name": choice.name, "reason": choice.reason},
+        base=base.to_dict(),
+        data={
+            **data.info,
+            **_describe_data(data.data_format, data.train, data.val, data.test),
+            "train_questions": encoded.questions,
+            "train_sequences": len(encoded.train),
+            "prepare_seconds": round(prepare_seconds, 1),
+            "left_out_for_length": encoded.dropped,
+            "heldout": folder.heldout.name if data.test and data.is_squad else None,
+        },
+        metrics=_training_metrics(state, encoded.questions),
+        versions=library_versions(
+            ("edgeqa", "torch", "transformers", "peft", "llama-cpp-python", "gguf", "unsloth")
+        ),
+        adapter=folder.adapter.name,
+    )
+    atomic_write_json(folder.loss_curves, {"train": state.train_history, "val": state.val_history})
+    _plot_losses(folder.loss_plot, state.train_history, state.val_history)
+    record.save()
+    print(json.dumps(record.metrics, indent=2))
+    print(f"edgeqa finetune: adapter in {folder.adapter}; export with: edgeqa export {folder.path}")
+
+
+def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_progress: bool = True) -> Path:
+    """Train (or resume) and return the run folder."""
+    import torch
+
+    from edgeqa.finetune.backends import BUILDERS
+    from edgeqa.finetune.library_noise import quiet_libraries
+    from edgeqa.finetune.trainer import Trainer, torchrun_rank_and_world
+
+    quiet_libraries(show_progress)
+    rank, world = torchrun_rank_and_world()
+    is_main = rank == 0  # under torchrun only rank 0 writes files
+    folder = _claim_run_dir(config, resume_dir, is_main)
+    base, choice = _check_before_loading(config)
+    started = time.perf_counter()
+    data = _prepare_data(config)
+    torch.manual_seed(config.seed)
+    model, tokenizer = BUILDERS[choice.name](config, base)
+    if config.init_adapter:
+        data.info["warm_start"] = _warm_start(model, config.init_adapter, folder, resume_dir is not None)
+    encoded = _encode(config, tokenizer, data)
+    config, steps_note = _with_step_count(config, encoded, world)
+    _announce(config, data, encoded, steps_note)
+    prepare_seconds = time.perf_counter() - started
+    if is_main and resume_dir is None:
+        _write_inputs(folder, config, data)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    trainer = Trainer(model, pad_id, config, folder.path, encoded.train, encoded.val, show_progress)
+    state = _train(trainer, folder, resuming=resume_dir is not None)
+    if trainer.dist.is_main:
+        _record(folder, config, (base, choice), data, encoded, state, prepare_seconds)
+    return folder.path
 
 
 # What may change when a run resumes: how long it goes on and how often it validates and saves.
@@ -271,7 +344,7 @@ RESUME_OVERRIDES = ("max_steps", "eval_every", "save_every", "early_stopping_pat
 def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> FinetuneConfig:
     """The run's own config, with `--max-steps` and the like changed (and recorded) if given:
     a run can be cut short or lengthened; anything else would make it another run."""
-    path = run_dir / "config.json"
+    path = RunFolder(run_dir).config
     if not path.is_file():
         raise EdgeQAError(f"{run_dir}: not a finetune run folder (no config.json)")
     config = FinetuneConfig(**json.loads(path.read_text(encoding="utf-8")))

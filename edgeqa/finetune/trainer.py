@@ -29,6 +29,7 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig
 from edgeqa.finetune.examples import TrainingExample
 from edgeqa.finetune.loss import answer_loss_sum, collate, weighted_target_tokens
+from edgeqa.run_folder import ADAPTER_WEIGHTS, RunFolder
 
 
 @dataclass
@@ -87,10 +88,6 @@ def micro_batch(
     epoch, offset = divmod(index, per_epoch)
     batch = epoch_batches(examples, batch_size, seed, epoch, group_by_length)[offset]
     return [examples[i] for i in batch]
-
-
-CHECKPOINT = "checkpoint"
-PREVIOUS_CHECKPOINT = ".checkpoint.old"  # where a save moves the last checkpoint while it swaps
 
 
 def torchrun_rank_and_world() -> tuple[int, int]:
@@ -154,6 +151,7 @@ class Trainer:
         import torch
 
         self.model, self.pad_id, self.config, self.run_dir = model, pad_id, config, run_dir
+        self.folder = RunFolder(run_dir)
         self.train_examples, self.val_examples = train, val
         self.show_progress = show_progress
         self.dist = Distributed()
@@ -187,8 +185,7 @@ class Trainer:
 
         import torch
 
-        target = self.run_dir / CHECKPOINT
-        staging = self.run_dir / ".checkpoint.partial"
+        target, staging = self.folder.checkpoint, self.folder.checkpoint_staging
         shutil.rmtree(staging, ignore_errors=True)
         self.model.save_pretrained(staging)
         torch.save(
@@ -200,7 +197,7 @@ class Trainer:
             },
             staging / "trainer_state.pt",
         )
-        old = self.run_dir / PREVIOUS_CHECKPOINT
+        old = self.folder.previous_checkpoint
         if target.exists():  # else an earlier swap stopped halfway: old is the one to keep
             shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
@@ -212,12 +209,12 @@ class Trainer:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        folder = self.run_dir / CHECKPOINT
+        folder = self.folder.checkpoint
         if not (folder / "trainer_state.pt").is_file():  # stopped between the two renames of a swap
-            folder = self.run_dir / PREVIOUS_CHECKPOINT
+            folder = self.folder.previous_checkpoint
         if not (folder / "trainer_state.pt").is_file():
             raise EdgeQAError(f"{self.run_dir}: no checkpoint to resume from")
-        set_peft_model_state_dict(self.model, load_file(folder / "adapter_model.safetensors"))
+        set_peft_model_state_dict(self.model, load_file(folder / ADAPTER_WEIGHTS))
         saved = torch.load(folder / "trainer_state.pt", weights_only=False)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -230,11 +227,11 @@ class Trainer:
     def save_best_adapter(self) -> None:
         if not self.dist.is_main:
             return
-        staging = self.run_dir / ".adapter.partial"
+        staging = self.folder.adapter_staging
         shutil.rmtree(staging, ignore_errors=True)
         self.model.save_pretrained(staging)
-        shutil.rmtree(self.run_dir / "adapter", ignore_errors=True)
-        staging.rename(self.run_dir / "adapter")
+        shutil.rmtree(self.folder.adapter, ignore_errors=True)
+        staging.rename(self.folder.adapter)
 
     # --- loops ---------------------------------------------------------------------------
     def validation_loss(self) -> float:

@@ -18,8 +18,7 @@ from typing import Any
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.provenance import RunRecord
-
-ADAPTER_FILE = "adapter_model.safetensors"
+from edgeqa.run_folder import ADAPTER_SETTINGS, ADAPTER_WEIGHTS, RunFolder
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class InitAdapter:
 
     @property
     def weights_file(self) -> Path:
-        return self.path if self.is_gguf else self.path / ADAPTER_FILE
+        return self.path if self.is_gguf else self.path / ADAPTER_WEIGHTS
 
 
 def locate_init_adapter(ref: str | Path) -> InitAdapter:
@@ -46,12 +45,12 @@ def locate_init_adapter(ref: str | Path) -> InitAdapter:
         if not path.is_file():
             raise EdgeQAError(f"--init-adapter {ref}: no such file")
         return InitAdapter(str(ref), path, is_gguf=True)
-    for folder in (path, path / "adapter"):
-        if (folder / ADAPTER_FILE).is_file():
+    for folder in (path, RunFolder(path).adapter):
+        if (folder / ADAPTER_WEIGHTS).is_file():
             return InitAdapter(str(ref), folder, is_gguf=False)
     raise EdgeQAError(
         f"--init-adapter {ref}: expected a shipped reader's name, a LoRA .gguf, or a folder with "
-        f"{ADAPTER_FILE} (itself or its adapter/)"
+        f"{ADAPTER_WEIGHTS} (itself or its adapter/)"
     )
 
 
@@ -63,7 +62,7 @@ def _settings(adapter: InitAdapter) -> tuple[int | None, float | None, set[str] 
         tensors, alpha = read_gguf_lora(adapter.path)
         rank, modules = gguf_lora_rank_and_modules(tensors)
         return rank, alpha, modules
-    settings_path = adapter.path / "adapter_config.json"
+    settings_path = adapter.path / ADAPTER_SETTINGS
     if not settings_path.is_file():
         return None, None, None
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.endpoint import EndpointOptions
 from edgeqa.hardware import usable_cores
+from edgeqa.option_field import option
 
 DESCRIPTION = (
     "Score each answer of an evaluation for correctness, completeness and faithfulness (1-5, a "

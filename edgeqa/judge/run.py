@@ -18,11 +18,11 @@ from typing import Any
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
 from edgeqa.evaluation.progress_log import RecordWriter, claim_run_dir, read_records
-from edgeqa.evaluation.squad_metrics import GoldQuestion, raw_scores
 from edgeqa.fileio import atomic_write_json
 from edgeqa.judge.judges import Judge
 from edgeqa.judge.rubric import CRITERIA, JUDGE_SYSTEM_PROMPT, judge_messages
 from edgeqa.judge.stats import mean_ci95, spearman
+from edgeqa.squad_metrics import GoldQuestion, raw_scores
 
 CORRECT_FROM = 4  # a correctness score of 4 or 5 counts as "correct" when compared with EM
 

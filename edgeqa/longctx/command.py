@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import int_list, option
+from edgeqa.command_args import int_list
 from edgeqa.errors import EdgeQAError
 from edgeqa.hardware import usable_cores
+from edgeqa.option_field import option
 
 DESCRIPTION = (
     "For each RoPE setting of the grid (none, linear, yarn, ntk with a factor, or llama.cpp's raw "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import option
 
 DESCRIPTION = "list: show path, size, quant type, architecture, context and chat template of the shipped "
 DESCRIPTION += "reader, the embedded model and every GGUF under models/ and export/."

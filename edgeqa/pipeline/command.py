@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option
+from edgeqa.option_field import option
 
 DESCRIPTION = (
     "Run the whole story for one preset: train, export f16 + quantized GGUFs, evaluate the base and "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeqa.fileio import atomic_write_text
 from edgeqa.profiling.report import markdown as profile_table
+from edgeqa.run_folder import RunFolder
 
 METRIC_KEYS = (("f1", "F1"), ("HasAns_f1", "HasAns F1"), ("NoAns_f1", "NoAns F1"))
 
@@ -209,7 +210,7 @@ def _copy_plots(outcome: PipelineOutcome, out_dir: Path) -> None:
     _plot_accuracy(outcome.evals, out_dir / "accuracy.png")
     _plot_sizes(outcome.manifest.files, out_dir / "sizes.png")
     sources = {
-        "loss.png": outcome.run_dir / "loss.png",
+        "loss.png": RunFolder(outcome.run_dir).loss_plot,
         "latency.png": outcome.profile_dir / "latency.png",
         "throughput_rss.png": outcome.profile_dir / "throughput_rss.png",
     }

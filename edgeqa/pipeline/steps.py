@@ -11,6 +11,7 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig, config_to_dict
 from edgeqa.pipeline.settings import PipelineSettings
 from edgeqa.provenance import ExportManifest, RunRecord
+from edgeqa.run_folder import RunFolder
 
 
 def finetune_step(config: FinetuneConfig, show_progress: bool) -> tuple[Path, str]:
@@ -19,7 +20,7 @@ def finetune_step(config: FinetuneConfig, show_progress: bool) -> tuple[Path, st
 
     run_dir = Path(config.out_dir) / str(config.run_name)
     wanted = config_to_dict(config)
-    saved_path = run_dir / "config.json"
+    saved_path = RunFolder(run_dir).config
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
         if saved != json.loads(json.dumps(wanted)):
@@ -55,7 +56,7 @@ def heldout_examples(run_dir: Path, settings: PipelineSettings):
     (the bundled two-article sample), said so in the report."""
     from edgeqa.data.squad import load_squad, select_examples
 
-    heldout = run_dir / "heldout.json"
+    heldout = RunFolder(run_dir).heldout
     if heldout.is_file():
         examples, source = load_squad(heldout), "test articles held out from training"
     else:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import int_list, option
+from edgeqa.command_args import int_list
 from edgeqa.errors import EdgeQAError
 from edgeqa.hardware import usable_cores
+from edgeqa.option_field import option
 from edgeqa.reader.policy import AnswerPolicy
 
 DESCRIPTION = (

@@ -59,7 +59,7 @@ def transformers_answerer(model, tokenizer, max_answer_tokens: int) -> Answerer:
     """Greedy decoding with the KV cache, logits only at the last position: a fair baseline."""
     import torch
 
-    from edgeqa.finetune.examples import end_of_turn_id
+    from edgeqa.models.chat_tokens import end_of_turn_id
 
     eos = model.generation_config.eos_token_id
     stop = {end_of_turn_id(tokenizer), tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
 from edgeqa.hardware import usable_cores
+from edgeqa.versions import library_version
 
 LIBRARIES = ("llama_cpp_python", "torch", "transformers", "peft", "gguf", "numpy", "psutil")
 
@@ -33,13 +33,6 @@ def llama_cpp_features(system_info: str) -> list[str]:
     return features
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def system_report() -> dict[str, Any]:
     import llama_cpp
     import psutil
@@ -55,7 +48,7 @@ def system_report() -> dict[str, Any]:
         "python": platform.python_version(),
         "llama_cpp_features": llama_cpp_features(info),
         "llama_cpp_system_info": info,
-        "versions": {name: _version(name.replace("_", "-")) for name in LIBRARIES},
+        "versions": {name: library_version(name.replace("_", "-")) for name in LIBRARIES},
     }
 
 

@@ -16,8 +16,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import option
 from edgeqa.reader.calibration import ThresholdChoice, stored_threshold
 from edgeqa.runtime.engine_config import ANSWER_SCORE_DEFAULT_THRESHOLD, NA_SCORES, EngineConfig
 

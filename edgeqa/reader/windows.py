@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import option
 
 QUESTION_RESERVE = 64  # prompt tokens a window leaves for the question
 WORD = re.compile(r"\w+")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeqa.command_args import option
 from edgeqa.hardware import usable_cores
+from edgeqa.option_field import option
 from edgeqa.runtime.engine_config import EngineConfig
 
 

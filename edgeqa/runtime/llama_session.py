@@ -147,15 +147,15 @@ class LlamaSession:
         default): free in a unified KV cache, where the cells are shared, not duplicated."""
         self._llama_cpp.llama_memory_seq_cp(self.memory, source, target, start, end)
 
-    def decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
-        """Decode (token, position, seq_id, wants_logits) entries; logits of those that want them."""
+    def _submit(self, entries: Sequence[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, position, seq_id, wants_output) entries in one batch."""
         batch = self._batch
-        for i, (token, pos, seq, logits) in enumerate(entries):
+        for i, (token, pos, seq, wanted) in enumerate(entries):
             batch.token[i] = token
             batch.pos[i] = pos
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = seq
-            batch.logits[i] = logits
+            batch.logits[i] = wanted
         batch.n_tokens = len(entries)
         status = self._llama_cpp.llama_decode(self.context.ctx, batch)
         if status != 0:
@@ -163,11 +163,32 @@ class LlamaSession:
                 f"llama_decode failed (status {status}): the KV cache is full; raise --n-ctx "
                 "or lower --parallel"
             )
+
+    def decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
+        """Decode (token, position, seq_id, wants_logits) entries; logits of those that want them."""
+        self._submit(entries)
         out = []
-        for i, (_, _, _, logits) in enumerate(entries):
-            if logits:
+        for i, (_, _, _, wanted) in enumerate(entries):
+            if wanted:
                 pointer = self._llama_cpp.llama_get_logits_ith(self.context.ctx, i)
                 out.append(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy())
+        return out
+
+    def decode_hidden(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
+        """Like decode, but the last layer's normed hidden state of the entries that want output
+        instead of logits: of a model cut after layer k (a middle layer of the full one), what a
+        no-answer head reads."""
+        self._llama_cpp.llama_set_embeddings(self.context.ctx, True)
+        try:
+            self._submit(entries)
+        finally:
+            self._llama_cpp.llama_set_embeddings(self.context.ctx, False)
+        width = self._model.n_embd()
+        out = []
+        for i, (_, _, _, wanted) in enumerate(entries):
+            if wanted:
+                pointer = self._llama_cpp.llama_get_embeddings_ith(self.context.ctx, i)
+                out.append(np.ctypeslib.as_array(pointer, shape=(width,)).copy())
         return out
 
     def decode_chunked(self, entries: list[tuple[int, int, int, bool]]) -> list[np.ndarray]:

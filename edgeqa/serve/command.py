@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from edgeqa.command_args import option
 from edgeqa.errors import EdgeQAError
 from edgeqa.hardware import usable_cores
+from edgeqa.option_field import option
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.windows import WindowOptions
 

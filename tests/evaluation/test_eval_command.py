@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from edgeqa.data.squad import load_squad
-from edgeqa.evaluation.squad_metrics import GoldQuestion, evaluate, no_answer_auc
+from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from tests.helpers import one_line_error, run_cli
 
 FAST = ("--max-answer-tokens", "12")  # short answers keep these end-to-end runs quick

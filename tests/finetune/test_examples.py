@@ -100,7 +100,7 @@ def test_the_end_of_turn_comes_from_the_chat_template_not_the_eos_setting(embedd
     own end of turn is what the targets must end with, whatever EOS says."""
     from transformers import AutoTokenizer
 
-    from edgeqa.finetune.examples import end_of_turn_id
+    from edgeqa.models.chat_tokens import end_of_turn_id
 
     misread = AutoTokenizer.from_pretrained(str(embedded_model.parent), gguf_file=embedded_model.name)
     misread.eos_token = "<|im_start|>"

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from edgeqa.evaluation.squad_metrics import (
+from edgeqa.squad_metrics import (
     GoldQuestion,
     abstain_above,
     always_abstain_baseline,
