@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import pytest
 
 from edgeqa.command_args import add_arguments, field_docs, from_namespace, int_list
-from edgeqa.option_field import option
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import option
 
 
 @dataclass(frozen=True)
