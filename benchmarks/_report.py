@@ -10,10 +10,16 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
-def write_results(stem: str, result: dict[str, Any], table_skips: tuple[str, ...] = ()) -> None:
-    """results/<stem>.json (everything) and results/<stem>.md (keys not ending in `table_skips`)."""
+def write_results(
+    stem: str, result: Any, table_skips: tuple[str, ...] = (), markdown: str | None = None
+) -> None:
+    """results/<stem>.json (everything) and results/<stem>.md: `markdown` when the script makes
+    its own tables, else the keys not ending in `table_skips` as a two-column table."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items() if not k.endswith(table_skips or ("\0",)))
-    (RESULTS / f"{stem}.md").write_text(f"| metric | value |\n|---|---|\n{rows}\n")
-    print(json.dumps(result, indent=2))
+    if markdown is None:
+        skips = table_skips or ("\0",)
+        rows = "\n".join(f"| {k} | {v} |" for k, v in result.items() if not k.endswith(skips))
+        markdown = f"| metric | value |\n|---|---|\n{rows}\n"
+    (RESULTS / f"{stem}.md").write_text(markdown)
+    print(markdown if markdown is not None else json.dumps(result, indent=2))

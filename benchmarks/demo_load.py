@@ -46,6 +46,53 @@ def wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 180) ->
     raise SystemExit(f"the demo did not come up at {url} in {timeout_s:.0f} s")
 
 
+def _ask_all(url: str, examples) -> tuple[list[float | None], list[str], float]:
+    """Every question at once, one client each, released together: (latencies, answers, wall s)."""
+    from gradio_client import Client
+
+    latencies: list[float | None] = [None] * len(examples)
+    answers: list[str] = [""] * len(examples)
+    start = threading.Barrier(len(examples))
+
+    def ask(index: int) -> None:
+        own = Client(url, verbose=False)
+        start.wait()
+        began = time.perf_counter()
+        answer, *_ = own.predict(examples[index].context, examples[index].question, api_name="/answer")
+        latencies[index] = time.perf_counter() - began
+        answers[index] = answer
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(examples))]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, answers, time.perf_counter() - began
+
+
+def _summary(latencies: list[float | None], answers: list[str], wall: float, concurrency: int) -> dict:
+    from edgeqa.demo.app import default_service
+
+    done = [t for t in latencies if t is not None]
+    per_answer = wall / max(1, len(done))
+    p95 = float(np.percentile(done, 95))
+    return {
+        "endpoint": "/answer",
+        "default_model": default_service().default_model,
+        "requests": len(latencies),
+        "answered": sum(1 for answer in answers if answer),
+        "concurrency_limit": concurrency,
+        "wall_s": round(wall, 2),
+        "latency_p50_s": round(float(np.percentile(done, 50)), 2),
+        "latency_p95_s": round(p95, 2),
+        "per_answer_s": round(per_answer, 2),
+        "wait_p95_s": round(p95 - per_answer, 2),
+        "latency_max_s": round(max(done), 2),
+        "requests_per_s": round(len(done) / wall, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20)
@@ -70,51 +117,16 @@ def main() -> None:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_up(url, server)
-        client = Client(url, verbose=False)
         examples = select_examples(load_squad(BUNDLED_SAMPLE), limit=args.requests, seed=0)
-        client.predict(examples[0].context, examples[0].question, api_name="/answer")  # loads the model
-        latencies: list[float | None] = [None] * len(examples)
-        answers: list[str] = [""] * len(examples)
-        start = threading.Barrier(len(examples))
-
-        def ask(index: int) -> None:
-            own = Client(url, verbose=False)
-            start.wait()
-            began = time.perf_counter()
-            answer, *_ = own.predict(examples[index].context, examples[index].question, api_name="/answer")
-            latencies[index] = time.perf_counter() - began
-            answers[index] = answer
-
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(examples))]
-        began = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - began
+        first = examples[0]
+        Client(url, verbose=False).predict(
+            first.context, first.question, api_name="/answer"
+        )  # loads the model
+        latencies, answers, wall = _ask_all(url, examples)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    from edgeqa.demo.app import default_service
-
-    done = [t for t in latencies if t is not None]
-    per_answer = wall / max(1, len(done))
-    p95 = float(np.percentile(done, 95))
-    result = {
-        "endpoint": "/answer",
-        "default_model": default_service().default_model,
-        "requests": len(examples),
-        "answered": sum(1 for answer in answers if answer),
-        "concurrency_limit": args.concurrency,
-        "wall_s": round(wall, 2),
-        "latency_p50_s": round(float(np.percentile(done, 50)), 2),
-        "latency_p95_s": round(p95, 2),
-        "per_answer_s": round(per_answer, 2),
-        "wait_p95_s": round(p95 - per_answer, 2),
-        "latency_max_s": round(max(done), 2),
-        "requests_per_s": round(len(done) / wall, 2),
-    }
-    write_results(args.stem, result)
+    write_results(args.stem, _summary(latencies, answers, wall, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_results
 from edgeqa.data.squad import as_articles, load_squad
-from edgeqa.evaluation.runner import EvalRequest, run_eval
+from edgeqa.evaluation.run import EvalRequest, run_eval
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.shipped import resolve_reader_model
 from edgeqa.runtime.engine_config import EngineConfig

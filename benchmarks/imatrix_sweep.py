@@ -18,11 +18,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from _report import RESULTS
+from _report import RESULTS, write_results
 from quant_sweep import export
 
 from edgeqa.data.squad import load_squad, select_examples
-from edgeqa.evaluation.runner import EvalRequest, run_eval
+from edgeqa.evaluation.run import EvalRequest, run_eval
 from edgeqa.provenance import ExportManifest
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.runtime.engine_config import EngineConfig
@@ -81,7 +81,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     figure.savefig(path, dpi=110)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a finetune run folder")
     parser.add_argument(
@@ -95,8 +95,50 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="runs/imatrix-sweep", help="exports and eval runs go here")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def _add_squad_scores(args, work: Path, manifests: dict, rows: dict, examples) -> None:
+    """EM, F1 and HasAns F1 of the --f1-quants files (the f16 once), into their rows."""
+    engine = EngineConfig(n_threads=args.threads)
+    policy = AnswerPolicy(decoding="span", na_threshold=str(args.na_threshold))
+    f1_quants = [q.strip() for q in args.f1_quants.split(",") if q.strip()]
+    for mode, manifest in manifests.items():
+        for quant in f1_quants:
+            if quant not in rows[mode] or (quant == "f16" and mode == "auto"):
+                continue
+            entry = manifest.file(quant)
+            request = EvalRequest(
+                model=work / mode / entry["file"],
+                data=args.data,
+                examples=examples,
+                out_dir=work / "eval" / f"{quant}-{mode}",
+                engine=engine,
+                policy=policy,
+            )
+            metrics = run_eval(request)["official"]
+            rows[mode][quant].update(
+                exact=round(metrics["exact"], 2),
+                f1=round(metrics["f1"], 2),
+                HasAns_f1=round(metrics["HasAns_f1"], 2),
+            )
+            print(json.dumps(rows[mode][quant]))
+
+
+def _table(table: list[dict]) -> str:
+    columns = ("quant", "imatrix", "type", "MiB", "quantize s", "KL mean", "KL median", "KL p99", "top-1")
+    columns += ("ppl ratio", "EM", "F1", "HasAns F1")
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    for r in table:
+        cells = [r["quant"], r["imatrix"], r["file_type"], r["size_mib"], r["quantize_s"] or "-"]
+        cells += [f"{r['kl_mean']:.5f}", f"{r['kl_median']:.5f}", f"{r['kl_p99']:.4f}", f"{r['top1']:.4f}"]
+        cells += [r["ppl_ratio"], *(r.get(k, "-") for k in ("exact", "f1", "HasAns_f1"))]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    args = _arguments()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work, prefix=".timed-export-") as scratch:
@@ -106,42 +148,14 @@ def main() -> None:
         "auto": export([args.run], work / "auto", ",".join(STANDARD + MATRIX_ONLY), args.threads)[0],
     }
     rows = {mode: drift_rows(manifest, mode) for mode, manifest in manifests.items()}
-
     examples = select_examples(load_squad(args.data), limit=args.limit, seed=args.seed)
-    engine = EngineConfig(n_threads=args.threads)
-    policy = AnswerPolicy(decoding="span", na_threshold=str(args.na_threshold))
-    f1_quants = [q.strip() for q in args.f1_quants.split(",") if q.strip()]
-    for mode, manifest in manifests.items():
-        for quant in f1_quants:
-            if quant not in rows[mode] or (quant == "f16" and mode == "auto"):
-                continue
-            entry = manifest.file(quant)
-            metrics = run_eval(
-                EvalRequest(
-                    model=work / mode / entry["file"],
-                    data=args.data,
-                    examples=examples,
-                    out_dir=work / "eval" / f"{quant}-{mode}",
-                    engine=engine,
-                    policy=policy,
-                )
-            )["official"]
-            rows[mode][quant].update(
-                exact=round(metrics["exact"], 2),
-                f1=round(metrics["f1"], 2),
-                HasAns_f1=round(metrics["HasAns_f1"], 2),
-            )
-            print(json.dumps(rows[mode][quant]))
+    _add_squad_scores(args, work, manifests, rows, examples)
     table = [rows["none"]["f16"]] + [
         rows[mode][quant]
         for quant in STANDARD + MATRIX_ONLY
         for mode in ("none", "auto")
         if quant in rows[mode]
     ]
-    reductions = {
-        quant: round(1 - rows["auto"][quant]["kl_mean"] / rows["none"][quant]["kl_mean"], 3)
-        for quant in STANDARD
-    }
     imatrix = timed.imatrix
     result = {
         "run": Path(args.run).name,
@@ -154,27 +168,15 @@ def main() -> None:
         "imatrix": {k: imatrix[k] for k in ("source", "dataset", "tokens", "seconds")},
         "export_q4_k_m_wall_s": round(export_s, 1),
         "imatrix_share_of_export": round(imatrix["seconds"] / export_s, 3),
-        "kl_mean_reduction_with_imatrix": reductions,
+        "kl_mean_reduction_with_imatrix": {
+            quant: round(1 - rows["auto"][quant]["kl_mean"] / rows["none"][quant]["kl_mean"], 3)
+            for quant in STANDARD
+        },
         "rows": table,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "imatrix_sweep.json").write_text(json.dumps(result, indent=2) + "\n")
-    columns = ("quant", "imatrix", "type", "MiB", "quantize s", "KL mean", "KL median", "KL p99", "top-1")
-    columns += ("ppl ratio", "EM", "F1", "HasAns F1")
-    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
-    for r in table:
-        cells = [r["quant"], r["imatrix"], r["file_type"], r["size_mib"], r["quantize_s"] or "-"]
-        cells += [f"{r['kl_mean']:.5f}", f"{r['kl_median']:.5f}", f"{r['kl_p99']:.4f}", f"{r['top1']:.4f}"]
-        cells += [r["ppl_ratio"], *(r.get(k, "-") for k in ("exact", "f1", "HasAns_f1"))]
-        lines.append("| " + " | ".join(map(str, cells)) + " |")
-    (RESULTS / "imatrix_sweep.md").write_text("\n".join(lines) + "\n")
-    plot(
-        table[1:],
-        RESULTS / "imatrix_sweep.png",
-        f"{result['run']}: KL divergence over {result['kl_tokens']} held-out tokens",
-    )
-    print("\n".join(lines))
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+    write_results("imatrix_sweep", result, markdown=_table(table))
+    title = f"{result['run']}: KL divergence over {result['kl_tokens']} held-out tokens"
+    plot(table[1:], RESULTS / "imatrix_sweep.png", title)
 
 
 if __name__ == "__main__":

@@ -31,18 +31,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _report import RESULTS, write_results
 
 from edgeqa.data.squad import BUNDLED_SAMPLE
 from edgeqa.models.registry import resolve_model
 from edgeqa.profiling.report import markdown, write_report
-from edgeqa.profiling.runner import run_profile
+from edgeqa.profiling.run import run_profile
 from edgeqa.profiling.spec import ProfileSpec
 from edgeqa.profiling.system import system_report
 from edgeqa.runtime.engine import QAEngine
 from edgeqa.runtime.engine_config import EngineConfig
 from edgeqa.runtime.llama_session import PREFIX_SEQ
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def llama_bench(model: Path, threads: int, pp: int = 512, tg: int = 128, repeats: int = 3) -> dict:
@@ -78,7 +77,7 @@ def replay_one(engine, example, max_answer_tokens: int = 32) -> tuple[int, float
     generated, generate_s = 0, 0.0
     for step in range(max_answer_tokens - 1):
         token = int(np.argmax(logits))
-        if engine.is_end_of_generation(token):
+        if engine.session.is_end_of_generation(token):
             break
         started = time.perf_counter()
         (logits,) = engine.session.decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
@@ -147,7 +146,7 @@ def scrub(text: str, models: list[Path]) -> str:
     return text
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", required=True, help="GGUF ('embedded' for the default)")
     parser.add_argument("--transformers", default="embedded", help="HF baseline ('' to skip)")
@@ -156,8 +155,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved profiler-vs-decode rounds")
     parser.add_argument("--work", default="runs/profile-cpu")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def _specs(args: argparse.Namespace) -> tuple[list[ProfileSpec], list[Path]]:
+    """The profile configurations, and every model path (to scrub from the results)."""
     models = [resolve_model(m) for m in args.model]
     common = {"threads": args.threads, "data": str(BUNDLED_SAMPLE), "questions": args.questions}
     common["repeats"] = args.repeats
@@ -168,6 +170,44 @@ def main() -> None:
         base = resolve_base(args.transformers).ref
         specs += [ProfileSpec("transformers", base, dtype=d, **common) for d in ("fp32", "bf16")]
         models.append(Path(base))
+    return specs, models
+
+
+def _agreement_row(record: dict, bench: dict, replayed: dict) -> dict:
+    """The profiler's tokens/s against direct llama.cpp decoding of the same model."""
+    prompt, generation = record["prompt_tokens_per_s"], record["generation_tokens_per_s"]
+    return {
+        "model": Path(record["spec"]["model"]).name,
+        **bench,
+        **replayed,
+        "profile_prompt_tokens_per_s": prompt,
+        "profile_generation_tokens_per_s": generation,
+        "prompt_vs_replay": round(prompt / replayed["replay_prompt_tokens_per_s"], 3),
+        "generation_vs_replay": round(generation / replayed["replay_generation_tokens_per_s"], 3),
+        "prompt_vs_pp512": round(prompt / bench["pp512_tokens_per_s"], 3),
+        "generation_vs_tg128": round(generation / bench["tg128_tokens_per_s"], 3),
+        "profile_mean_prompt_tokens": record["mean_prompt_tokens"],
+    }
+
+
+def _agreement_table(agreement: list[dict]) -> list[str]:
+    lines = [
+        "| model | profile prompt tok/s | replay | ratio | interleaved ratio | pp512 "
+        "| profile gen tok/s | replay | ratio | interleaved ratio | tg128 |",
+        "|---" * 11 + "|",
+    ]
+    return lines + [
+        f"| {a['model']} | {a['profile_prompt_tokens_per_s']} | {a['replay_prompt_tokens_per_s']} "
+        f"| {a['prompt_vs_replay']} | {a['interleaved_prompt_ratio']} | {a['pp512_tokens_per_s']} "
+        f"| {a['profile_generation_tokens_per_s']} | {a['replay_generation_tokens_per_s']} "
+        f"| {a['generation_vs_replay']} | {a['interleaved_generation_ratio']} | {a['tg128_tokens_per_s']} |"
+        for a in agreement
+    ]
+
+
+def main() -> None:
+    args = _arguments()
+    specs, models = _specs(args)
     work = Path(args.work)
     direct: dict[str, tuple[dict, dict]] = {}
     examples = _questions(args.questions)  # the profiled questions, read once
@@ -179,67 +219,22 @@ def main() -> None:
             model = Path(record["spec"]["model"])
             bench = llama_bench(model, args.threads)
             with QAEngine(model, EngineConfig(n_threads=args.threads, parallel=1)) as engine:
-                direct[record["label"]] = (
-                    bench,
-                    {**replay(engine, examples), **interleaved(engine, examples, args.rounds)},
-                )
+                replayed = {**replay(engine, examples), **interleaved(engine, examples, args.rounds)}
+            direct[record["label"]] = (bench, replayed)
 
     records = run_profile(specs, work, timeout_s=3600, on_done=measure_directly)
     system = system_report()
     write_report(records, system, work)
-
-    agreement = []
-    for record in records:
-        if record["label"] not in direct:
-            continue
-        model = Path(record["spec"]["model"])
-        bench, replayed = direct[record["label"]]
-        agreement.append(
-            {
-                "model": model.name,
-                **bench,
-                **replayed,
-                "profile_prompt_tokens_per_s": record["prompt_tokens_per_s"],
-                "profile_generation_tokens_per_s": record["generation_tokens_per_s"],
-                "prompt_vs_replay": round(
-                    record["prompt_tokens_per_s"] / replayed["replay_prompt_tokens_per_s"], 3
-                ),
-                "generation_vs_replay": round(
-                    record["generation_tokens_per_s"] / replayed["replay_generation_tokens_per_s"], 3
-                ),
-                "prompt_vs_pp512": round(record["prompt_tokens_per_s"] / bench["pp512_tokens_per_s"], 3),
-                "generation_vs_tg128": round(
-                    record["generation_tokens_per_s"] / bench["tg128_tokens_per_s"], 3
-                ),
-                "profile_mean_prompt_tokens": record["mean_prompt_tokens"],
-            }
-        )
-        print(json.dumps(agreement[-1]))
-
-    RESULTS.mkdir(exist_ok=True)
+    agreement = [_agreement_row(r, *direct[r["label"]]) for r in records if r["label"] in direct]
     result = {"system": system, "configurations": records, "profiler_vs_llama_bench": agreement}
-    (RESULTS / "profile_cpu.json").write_text(scrub(json.dumps(result, indent=2), models) + "\n")
-    lines = [
-        "| model | profile prompt tok/s | replay | ratio | interleaved ratio | pp512 "
-        "| profile gen tok/s | replay | ratio | interleaved ratio | tg128 |",
-        "|---" * 11 + "|",
-    ]
-    lines += [
-        f"| {a['model']} | {a['profile_prompt_tokens_per_s']} | {a['replay_prompt_tokens_per_s']} "
-        f"| {a['prompt_vs_replay']} | {a['interleaved_prompt_ratio']} | {a['pp512_tokens_per_s']} "
-        f"| {a['profile_generation_tokens_per_s']} | {a['replay_generation_tokens_per_s']} "
-        f"| {a['generation_vs_replay']} | {a['interleaved_generation_ratio']} | {a['tg128_tokens_per_s']} |"
-        for a in agreement
-    ]
     header = (
         f"{system['cpu']}, {args.threads} threads, {args.questions} questions x {args.repeats} repeats\n\n"
     )
-    text = header + markdown(records) + "\n" + "\n".join(lines) + "\n"
-    (RESULTS / "profile_cpu.md").write_text(scrub(text, models))
+    text = header + markdown(records) + "\n" + "\n".join(_agreement_table(agreement)) + "\n"
+    write_results("profile_cpu", json.loads(scrub(json.dumps(result), models)), markdown=scrub(text, models))
     for plot in ("latency.png", "throughput_rss.png"):
         if (work / plot).is_file():
             shutil.copy(work / plot, RESULTS / f"profile_cpu-{plot}")
-    print(text)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import RESULTS, write_results
+
 from edgeqa.data.squad import load_squad, select_examples
-from edgeqa.evaluation.runner import EvalRequest, run_eval
+from edgeqa.evaluation.run import EvalRequest, run_eval
 from edgeqa.provenance import ExportManifest
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.runtime.engine_config import EngineConfig
 
-RESULTS = Path(__file__).parent / "results"
 QUANTS = ("q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q4_1", "q4_0", "q3_k_m", "q2_k")
 
 
@@ -71,7 +72,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     figure.savefig(path, dpi=110)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--base", default="embedded", help="base to export (default: %(default)s)")
@@ -84,43 +85,56 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="runs/quant-sweep", help="exports and eval runs go here")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def _quant_row(entry: dict, metrics: dict) -> dict:
+    official = metrics["official"]
+    return {
+        "quant": entry["quant"],
+        "file_type": entry["file_type"],
+        "size_mib": round(entry["size_bytes"] / 2**20, 1),
+        "perplexity": entry["perplexity"],
+        "perplexity_vs_f16": entry["perplexity_vs_reference"],
+        "exact": round(official["exact"], 2),
+        "f1": round(official["f1"], 2),
+        "HasAns_f1": round(official.get("HasAns_f1", 0.0), 2),
+        "NoAns_f1": round(official.get("NoAns_f1", 0.0), 2),
+    }
+
+
+def _table(rows: list[dict]) -> str:
+    header = "| quant | llama.cpp type | MiB | perplexity | ppl / f16 | EM | F1 | HasAns F1 | NoAns F1 |"
+    lines = [header, "|---" * 9 + "|"]
+    lines += [
+        f"| {r['quant']} | {r['file_type']} | {r['size_mib']} | {r['perplexity']} | {r['perplexity_vs_f16']} "
+        f"| {r['exact']} | {r['f1']} | {r['HasAns_f1']} | {r['NoAns_f1']} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    args = _arguments()
     source_args = [args.run] if args.run else ["--base", args.base]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work, prefix=".timed-export-") as scratch:
         _, export_s, export_peak_mib = export(source_args, Path(scratch), "q4_k_m", args.threads)
     manifest, _, _ = export(source_args, work / "gguf", ",".join(QUANTS), args.threads)
-
     examples = select_examples(load_squad(args.data), limit=args.limit, seed=args.seed)
     rows = []
     for entry in manifest.files:
-        model = work / "gguf" / entry["file"]
-        metrics = run_eval(
-            EvalRequest(
-                model=model,
-                data=args.data,
-                examples=examples,
-                out_dir=work / "eval" / entry["quant"],
-                engine=EngineConfig(n_threads=args.threads),
-                policy=AnswerPolicy(decoding="free", na_threshold="model"),
-            )
+        request = EvalRequest(
+            model=work / "gguf" / entry["file"],
+            data=args.data,
+            examples=examples,
+            out_dir=work / "eval" / entry["quant"],
+            engine=EngineConfig(n_threads=args.threads),
+            policy=AnswerPolicy(decoding="free", na_threshold="model"),
         )
-        official = metrics["official"]
-        rows.append(
-            {
-                "quant": entry["quant"],
-                "file_type": entry["file_type"],
-                "size_mib": round(entry["size_bytes"] / 2**20, 1),
-                "perplexity": entry["perplexity"],
-                "perplexity_vs_f16": entry["perplexity_vs_reference"],
-                "exact": round(official["exact"], 2),
-                "f1": round(official["f1"], 2),
-                "HasAns_f1": round(official.get("HasAns_f1", 0.0), 2),
-                "NoAns_f1": round(official.get("NoAns_f1", 0.0), 2),
-            }
-        )
+        metrics = run_eval(request)
+        rows.append(_quant_row(entry, metrics))
         print(json.dumps(rows[-1]))
     result = {
         "source": {  # file names only: no machine paths in recorded results
@@ -139,19 +153,9 @@ def main() -> None:
         "rows": rows,
     }
     stem = f"quant_sweep{'-' + args.tag if args.tag else ''}"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    header = "| quant | llama.cpp type | MiB | perplexity | ppl / f16 | EM | F1 | HasAns F1 | NoAns F1 |"
-    lines = [header, "|---" * 9 + "|"]
-    lines += [
-        f"| {r['quant']} | {r['file_type']} | {r['size_mib']} | {r['perplexity']} | {r['perplexity_vs_f16']} "
-        f"| {r['exact']} | {r['f1']} | {r['HasAns_f1']} | {r['NoAns_f1']} |"
-        for r in rows
-    ]
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_results(stem, result, markdown=_table(rows))
     title = f"{args.run or args.base}: {len(examples)} SQuAD 2.0 questions, {args.threads} threads"
     plot(rows, RESULTS / f"{stem}.png", title)
-    print("\n".join(lines))
     print(f"export HF -> f16 -> q4_k_m: {export_s:.1f} s, peak RSS {export_peak_mib:.0f} MiB")
 
 

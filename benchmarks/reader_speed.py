@@ -26,7 +26,7 @@ from edgeqa.export.merge_lora_gguf import merge_lora_gguf
 from edgeqa.export.quantize import quantize_gguf
 from edgeqa.models.gguf_info import read_gguf_info
 from edgeqa.models.registry import resolve_model
-from edgeqa.profiling.runner import run_profile
+from edgeqa.profiling.run import run_profile
 from edgeqa.profiling.spec import ProfileSpec
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.shipped import resolve_reader_model

@@ -37,11 +37,33 @@ from edgeqa.models.base_model import load_causal_lm, load_tokenizer, rebuild_pla
 WARMUP_STEPS = 2
 
 
+def _plain_arguments(config: FinetuneConfig, out: str, steps: int):
+    """The plain Trainer's settings: edgeqa's batch, rate and clipping, no accumulation."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=out,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=1,
+        learning_rate=config.learning_rate,
+        max_steps=steps + WARMUP_STEPS,
+        lr_scheduler_type="constant",
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        dataloader_num_workers=0,
+        max_grad_norm=1.0,
+        seed=config.seed,
+        disable_tqdm=True,
+    )
+
+
 def plain_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float, list[float]]:
     """transformers.Trainer + PEFT, full-vocabulary logits; returns (tokens/s, losses)."""
     from peft import get_peft_model
     from transformers import Trainer as HFTrainer
-    from transformers import TrainerCallback, TrainingArguments
+    from transformers import TrainerCallback
 
     base = resolve_base(config.base)
     tokenizer = load_tokenizer(base)
@@ -78,22 +100,7 @@ def plain_trainer(config: FinetuneConfig, examples, steps: int) -> tuple[float, 
                 losses.append(float(logs["loss"]))
 
     with tempfile.TemporaryDirectory() as out:
-        arguments = TrainingArguments(
-            output_dir=out,
-            per_device_train_batch_size=config.batch_size,
-            gradient_accumulation_steps=1,
-            learning_rate=config.learning_rate,
-            max_steps=steps + WARMUP_STEPS,
-            lr_scheduler_type="constant",
-            logging_steps=1,
-            save_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            dataloader_num_workers=0,
-            max_grad_norm=1.0,
-            seed=config.seed,
-            disable_tqdm=True,
-        )
+        arguments = _plain_arguments(config, out, steps)
 
         class InOrder(HFTrainer):  # the same micro-batches as edgeqa's, not a fresh shuffle
             def _get_train_sampler(self, *args, **kwargs):

@@ -18,3 +18,18 @@ def test_the_script_explains_itself(script):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:") and "--" in result.stdout
+
+
+def test_the_readme_lists_every_script():
+    readme = (BENCHMARKS / "README.md").read_text(encoding="utf-8")
+    names = [str(p.relative_to(BENCHMARKS)) for p in SCRIPTS]
+    missing = [name for name in names if f"`{name}`" not in readme]
+    assert missing == [], "describe these scripts in benchmarks/README.md"
+
+
+def test_every_result_file_is_linked_from_results_md():
+    index = (BENCHMARKS / "RESULTS.md").read_text(encoding="utf-8")
+    files = sorted(p.name for p in (BENCHMARKS / "results").iterdir())
+    assert files, "benchmarks/results/ holds the measurements"
+    unlinked = [name for name in files if f"](results/{name})" not in index]
+    assert unlinked == [], "link these from RESULTS.md's raw result files, or remove them"

@@ -60,31 +60,54 @@ def cli(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "edgeqa", *args], check=True)
 
 
+def _row(
+    run: Path, summary: RunRecord, decoding: str, threshold: str, score: str, out: Path, calibrate_s
+) -> dict:
+    """One policy's scores on the held-out questions, from its eval folder."""
+    metrics = json.loads((out / "metrics.json").read_text())
+    official = metrics["official"]
+    return {
+        "run": run.name,
+        "recipe": recipe_summary(summary.config),
+        "decoding": decoding,
+        "abstention": abstention_label(threshold, score, metrics["na_threshold"]),
+        "questions": official["total"],
+        "f1": round(official["f1"], 2),
+        "exact": round(official["exact"], 2),
+        "HasAns_f1": round(official["HasAns_f1"], 2),
+        "NoAns_f1": round(official["NoAns_f1"], 2),
+        "always_abstain_f1": round(metrics["always_abstain"]["f1"], 2),
+        "na_prob_auc": round(metrics["na_prob_auc"], 3),
+        "test_chosen_best_f1": round(official["best_f1"], 2),
+        "questions_per_s": metrics["this_session"]["questions_per_s"],
+        "calibrate_s": round(calibrate_s, 1) if threshold == "auto" else None,
+    }
+
+
 def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
     summary = RunRecord.load(run)
-    source = summary.data["source"]
     gguf = work / "export" / f"{run.name}-Q4_K_M.gguf"
     if not gguf.exists():
         cli("export", str(run), "--out", str(gguf.parent), "--quant", "q4_k_m", "--threads", str(threads))
     validation = [a for title in summary.data["val_articles"] for a in ("--article", title)]
     common = ("--threads", str(threads), "--quiet")
+    heldout = str(RunFolder(run).heldout)
     rows = []
     for decoding, score in sorted({(d, s) for d, _, s in POLICIES}):
         suffix = "-answer" if score == "answer" else ""
+        policy = ("--decoding", decoding, "--na-score", score)
         started = time.perf_counter()
+        calibration = work / "calibrate" / f"{run.name}-{decoding}{suffix}"
         cli(
             "calibrate",
             "--model",
             str(gguf),
             "--data",
-            source,
+            summary.data["source"],
             *validation,
-            "--decoding",
-            decoding,
-            "--na-score",
-            score,
+            *policy,
             "--out",
-            str(work / "calibrate" / f"{run.name}-{decoding}{suffix}"),
+            str(calibration),
             *common,
         )
         calibrate_s = time.perf_counter() - started
@@ -97,41 +120,19 @@ def lever_rows(run: Path, work: Path, limit: int, threads: int) -> list[dict]:
                 "--model",
                 str(gguf),
                 "--data",
-                str(RunFolder(run).heldout),
+                heldout,
                 "--limit",
                 str(limit),
                 "--seed",
                 "0",
-                "--decoding",
-                decoding,
+                *policy,
                 "--na-threshold",
                 threshold,
-                "--na-score",
-                score,
                 "--out",
                 str(out),
                 *common,
             )
-            metrics = json.loads((out / "metrics.json").read_text())
-            official = metrics["official"]
-            rows.append(
-                {
-                    "run": run.name,
-                    "recipe": recipe_summary(summary.config),
-                    "decoding": decoding,
-                    "abstention": abstention_label(threshold, score, metrics["na_threshold"]),
-                    "questions": official["total"],
-                    "f1": round(official["f1"], 2),
-                    "exact": round(official["exact"], 2),
-                    "HasAns_f1": round(official["HasAns_f1"], 2),
-                    "NoAns_f1": round(official["NoAns_f1"], 2),
-                    "always_abstain_f1": round(metrics["always_abstain"]["f1"], 2),
-                    "na_prob_auc": round(metrics["na_prob_auc"], 3),
-                    "test_chosen_best_f1": round(official["best_f1"], 2),
-                    "questions_per_s": metrics["this_session"]["questions_per_s"],
-                    "calibrate_s": round(calibrate_s, 1) if threshold == "auto" else None,
-                }
-            )
+            rows.append(_row(run, summary, decoding, threshold, score, out, calibrate_s))
             print(json.dumps(rows[-1]), flush=True)
     return rows
 

@@ -131,7 +131,8 @@ def cached_states(
             answer_tokens = None
             if answers is not None:
                 answer_tokens = {
-                    e.qid: engine.tokenize(answers[e.qid]["raw"].strip(), special=False) for e in questions
+                    e.qid: engine.session.tokenize(answers[e.qid]["raw"].strip(), special=False)
+                    for e in questions
                 }
             states = article_states(questions, model, engine, answer_tokens)
             np.save(path.with_suffix(".tmp.npy"), states.astype(np.float16))

@@ -39,6 +39,7 @@ from _report import write_results
 from threshold_by_article import leave_one_article_out
 
 from edgeqa.data.squad import QAExample, load_squad
+from edgeqa.sequences import common_prefix_length
 from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 
 LAMBDAS = (1.0, 10.0, 100.0, 1000.0)
@@ -81,7 +82,7 @@ def decision_states(model: Path, examples: list[QAExample], cache: Path) -> np.n
         session = engine.session
         for _, group in groupby(examples, key=lambda e: e.context):
             prompts = [engine.qa_prompt(e.context, e.question) for e in group]
-            shared = _common_prefix(prompts) - 1  # every question keeps at least its last token
+            shared = common_prefix_length(prompts, keep_one=True)  # each keeps its last token
             session.clear()
             for start in range(0, shared, 512):  # the shared prefix: no output, so plain decoding
                 chunk = prompts[0][start : min(shared, start + 512)]
@@ -95,15 +96,6 @@ def decision_states(model: Path, examples: list[QAExample], cache: Path) -> np.n
     np.save(cache, states)
     print(f"  {len(rows)} states from {model.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return states
-
-
-def _common_prefix(prompts: list[list[int]]) -> int:
-    first = prompts[0]
-    length = min(len(p) for p in prompts)
-    for i in range(length):
-        if any(p[i] != first[i] for p in prompts):
-            return i
-    return length
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float) -> np.ndarray:
@@ -145,7 +137,7 @@ def training_questions(path: str, count: int, skip: int, seed: int) -> list[QAEx
 
 def own_scores(model: Path, examples: list[QAExample], out_dir: Path) -> dict[str, float]:
     """The reader's own no-answer probability for each question (answers forced)."""
-    from edgeqa.evaluation.runner import EvalRequest, run_eval
+    from edgeqa.evaluation.run import EvalRequest, run_eval
     from edgeqa.reader.policy import AnswerPolicy
     from edgeqa.runtime.engine_config import EngineConfig
 

@@ -1,1 +1,1 @@
-"""SQuAD evaluation: official scoring, the resumable runner, and readable reports."""
+"""SQuAD evaluation: the resumable eval run, no-answer calibration, endpoints and readable reports."""

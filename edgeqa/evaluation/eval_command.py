@@ -43,7 +43,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """One scored run of `model` (or `endpoint`) with the engine settings and policy given;
     `args` carries the question and window options."""
-    from edgeqa.evaluation.runner import EvalRequest, run_eval
+    from edgeqa.evaluation.run import EvalRequest, run_eval
 
     request = EvalRequest(
         model=model,

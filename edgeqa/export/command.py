@@ -101,8 +101,9 @@ def _print_summary(manifest: ExportManifest, outtype: str) -> None:
 
 def run(args: ExportArgs) -> int:
     from edgeqa.export.quantize import TypeOverrides
-    from edgeqa.export.run import ExportRequest, run_export
-    from edgeqa.export.sources import resolve_source
+    from edgeqa.export.request import ExportRequest
+    from edgeqa.export.run import run_export
+    from edgeqa.export.source_model import resolve_source
 
     overrides = TypeOverrides.parse(args.tensor_type, args.output_type, args.embedding_type)
     source = resolve_source(args.run, args.base, args.adapter, args.name)

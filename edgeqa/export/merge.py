@@ -7,7 +7,7 @@ adapter merged there; `base_model.save_hf_folder` writes the result for the conv
 from __future__ import annotations
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.export.sources import ExportSource
+from edgeqa.export.source_model import ExportSource
 from edgeqa.models.base_model import load_causal_lm, load_tokenizer
 
 

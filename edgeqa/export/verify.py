@@ -16,8 +16,12 @@ from typing import Any
 import numpy as np
 
 from edgeqa.data.squad import QAExample
+from edgeqa.export.request import ExportRequest
+from edgeqa.export.source_model import ExportSource
 from edgeqa.runtime.engine import QAEngine
 from edgeqa.runtime.engine_config import EngineConfig
+
+KL_WINDOW = 512
 
 
 def hf_vs_gguf(hf_model, gguf_path: Path, prompts: Sequence[list[int]], threads: int) -> dict[str, Any]:
@@ -91,3 +95,85 @@ def squad_smoke(gguf_path: Path, example: QAExample, threads: int) -> dict[str, 
         "gold": list(example.answers),
         "f1": max(compute_f1(g, answer) for g in golds),
     }
+
+
+def verification_prompts(tokenizer, examples, layout: str, count: int = 8) -> list[list[int]]:
+    from edgeqa.prompts import qa_messages
+
+    prompts = []
+    for example in examples[:: max(1, len(examples) // count)][:count]:
+        text = tokenizer.apply_chat_template(
+            qa_messages(example.context, example.question, layout), add_generation_prompt=True, tokenize=False
+        )
+        prompts.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return prompts
+
+
+def heldout_examples(source: ExportSource):
+    from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
+    from edgeqa.run_folder import RunFolder
+
+    heldout = RunFolder(source.run_dir).heldout if source.run_dir else None
+    return load_squad(heldout if heldout and heldout.is_file() else BUNDLED_SAMPLE)
+
+
+def _drift(
+    request: ExportRequest, tokenizer, reference: Path, files: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Perplexity and KL divergence of every file against the reference, on held-out text (the
+    same for every export of a source; its sha256 goes into the manifest)."""
+    import hashlib
+    import math
+
+    from edgeqa.export.imatrix_text import heldout_tokens
+    from edgeqa.export.kl_divergence import compare, scored_tokens
+
+    wanted = math.ceil(request.kl_tokens / scored_tokens(KL_WINDOW, KL_WINDOW)) * KL_WINDOW
+    tokens = heldout_tokens(tokenizer, request.source, request.imatrix_tokens, wanted, request.kl_data)
+    scored = scored_tokens(len(tokens), KL_WINDOW)
+    if scored < request.kl_tokens:
+        print(
+            f"edgeqa export: only {scored} held-out tokens to score the KL divergence on "
+            f"(asked for {request.kl_tokens}); --kl-data <squad.json> adds paragraphs"
+        )
+    quantized = {q: request.out_dir / e["file"] for q, e in files.items() if q != request.out_type}
+    print(f"edgeqa export: perplexity and KL divergence against {reference.name} on {scored} tokens")
+    ref_ppl, drifts = compare(reference, list(quantized.values()), tokens, KL_WINDOW, request.threads)
+    files[request.out_type].update(perplexity=round(ref_ppl, 4), perplexity_vs_reference=1.0)
+    for quant, path in quantized.items():
+        drift = drifts[path]
+        files[quant].update(
+            perplexity=round(drift.perplexity, 4),
+            perplexity_vs_reference=round(drift.perplexity_ratio, 4),
+            kl_divergence=drift.kl_dict(),
+        )
+    text = hashlib.sha256(" ".join(map(str, tokens)).encode()).hexdigest()
+    return {"kl_window": KL_WINDOW, "kl_tokens": scored, "kl_text_sha256": text}
+
+
+def verify_export(
+    request, model, tokenizer, reference: Path, files: dict[str, dict[str, Any]], lora_files: dict[str, Any]
+) -> dict[str, Any]:
+    """Every check of a finished export: the LoRA GGUF against the merge (when written), the
+    reference GGUF against the merged model, each file's drift from the reference (recorded in
+    `files`), and one SQuAD question answered by each file."""
+    examples = heldout_examples(request.source)
+    layout = request.source.prompt_layout
+    verification: dict[str, Any] = {}
+    if lora_files:
+        verification["lora_gguf_vs_merged"] = lora_vs_merged(
+            request.out_dir / lora_files["base"]["file"],
+            request.out_dir / lora_files["adapter"]["file"],
+            reference,
+            verification_prompts(tokenizer, examples, layout, count=4),
+            request.threads,
+        )
+    print("edgeqa export: verifying against the merged model")
+    verification["hf_vs_f16"] = hf_vs_gguf(
+        model, reference, verification_prompts(tokenizer, examples, layout), request.threads
+    )
+    verification.update(_drift(request, tokenizer, reference, files))
+    smoke_example = next((e for e in examples if e.answers), examples[0])
+    for entry in files.values():
+        entry["squad_smoke"] = squad_smoke(request.out_dir / entry["file"], smoke_example, request.threads)
+    return verification

@@ -39,8 +39,9 @@ class FinetuneConfig:
     split: tuple[float, float, float] = (0.8, 0.2, 0.0)
     """Article-level train/validation/test fractions of --data (a test part is written to heldout.json)."""
     init_adapter: str | None = None
-    """Start the LoRA from an earlier run's adapter (its run folder or adapter folder) and train it
-    on this run's data; rank and target modules must match. Unlike --resume, all else is new."""
+    """Start the LoRA from an earlier adapter (a run or adapter folder, a LoRA .gguf, or a shipped
+    reader by name: smollm2-135m-squad) and train it on this run's data; rank, alpha/rank and
+    target modules must match. Unlike --resume, all else is new."""
     run_name: str | None = None
     """Folder name under --out-dir (default: <base>-<method>-<time>)."""
     out_dir: str = "models"

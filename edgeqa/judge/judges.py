@@ -48,7 +48,7 @@ class LocalJudge:
 
         self.name = model.stem
         self._engine = QAEngine(model, EngineConfig(n_ctx=n_ctx, n_threads=n_threads, parallel=1))
-        digits = [self._engine.tokenize(str(score), special=False) for score in SCORES]
+        digits = [self._engine.session.tokenize(str(score), special=False) for score in SCORES]
         if any(len(ids) != 1 for ids in digits):
             self._engine.close()
             raise EdgeQAError(f"{model}: the judge's vocabulary has no single token for each score 1-5")
@@ -62,7 +62,9 @@ class LocalJudge:
         reply, scores, expected = "{", {}, {}
         for i, name in enumerate(CRITERIA):
             reply += f'"{name}": '
-            logits = self._engine.next_token_logits(prompt + self._engine.tokenize(reply, special=False))
+            logits = self._engine.next_token_logits(
+                prompt + self._engine.session.tokenize(reply, special=False)
+            )
             chosen = logits[self._digit_ids].astype(np.float64)
             probabilities = np.exp(chosen - chosen.max())
             probabilities /= probabilities.sum()

@@ -78,7 +78,7 @@ def _progress(record: dict, cached: bool) -> None:
 def run(args: LongCtxArgs) -> int:
     from edgeqa.longctx.grid import load_grid
     from edgeqa.longctx.report import markdown, write_report
-    from edgeqa.longctx.runner import LongCtxRequest, run_longctx
+    from edgeqa.longctx.run import LongCtxRequest, run_longctx
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.models.registry import resolve_model
 

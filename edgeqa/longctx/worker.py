@@ -13,6 +13,7 @@ from edgeqa.isolation import child_main
 
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
+    from edgeqa.longctx.perplexity import window_nll
     from edgeqa.longctx.probes import load_text, passkey_prompt, passkeys
     from edgeqa.runtime.engine import QAEngine
     from edgeqa.runtime.engine_config import EngineConfig, RopeSettings
@@ -27,12 +28,12 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         rope=RopeSettings(**payload["rope"]),
     )
     with QAEngine(payload["model"], config) as engine:
-        tokens = engine.tokenize(load_text(payload["text"]), special=False)
+        tokens = engine.session.tokenize(load_text(payload["text"]), special=False)
         started = time.perf_counter()
         nll, count = 0.0, 0
         windows = min(payload["windows"], len(tokens) // n_ctx)
         for start in range(0, windows * n_ctx, n_ctx):
-            window_nll, window_count = engine.window_nll(tokens[start : start + n_ctx], n_ctx // 2)
+            window_nll, window_count = window_nll(engine, tokens[start : start + n_ctx], n_ctx // 2)
             nll, count = nll + window_nll, count + window_count
         perplexity_s = time.perf_counter() - started
 
@@ -42,7 +43,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
             hits = 0
             for key in passkeys(payload["trials"], payload["seed"]):
                 prompt = passkey_prompt(
-                    lambda text: engine.tokenize(text, special=False), n_ctx - 9, depth, key
+                    lambda text: engine.session.tokenize(text, special=False), n_ctx - 9, depth, key
                 )
                 hits += str(key) in "".join(engine.stream(prompt, reuse_prefix=False))
             passkey.append({"depth": depth, "hits": hits, "trials": payload["trials"]})

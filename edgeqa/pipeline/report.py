@@ -80,10 +80,8 @@ def _against_abstaining(evals: dict[str, dict]) -> list[str]:
     lines = []
     for label, metrics in evals.items():
         gap = metrics["official"]["f1"] - abstain
-        where = "above" if gap > 0 else "below" if gap < 0 else "level with"
-        lines.append(
-            f"- {label}: F1 {metrics['official']['f1']:.2f}, {abs(gap):.2f} {where} always abstaining."
-        )
+        where = f"{gap:.2f} above" if gap > 0 else f"{-gap:.2f} below" if gap < 0 else "level with"
+        lines.append(f"- {label}: F1 {metrics['official']['f1']:.2f}, {where} always abstaining.")
     return lines
 
 

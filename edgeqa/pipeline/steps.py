@@ -36,8 +36,9 @@ def finetune_step(config: FinetuneConfig, show_progress: bool) -> tuple[Path, st
 
 
 def export_step(run_dir: Path, settings: PipelineSettings, threads: int) -> tuple[ExportManifest, str]:
-    from edgeqa.export.run import ExportRequest, current_manifest, run_export
-    from edgeqa.export.sources import resolve_source
+    from edgeqa.export.request import ExportRequest, current_manifest
+    from edgeqa.export.run import run_export
+    from edgeqa.export.source_model import resolve_source
 
     request = ExportRequest(
         source=resolve_source(str(run_dir), None, None, None),
@@ -84,7 +85,7 @@ def calibration_examples(run_dir: Path, settings: PipelineSettings):
 
 
 def _evaluate(model: Path, examples, data_name: str, out_dir: Path, policy, settings, threads: int) -> dict:
-    from edgeqa.evaluation.runner import EvalRequest, run_eval
+    from edgeqa.evaluation.run import EvalRequest, run_eval
     from edgeqa.runtime.engine_config import EngineConfig
 
     engine = EngineConfig(n_threads=threads, max_answer_tokens=settings.max_answer_tokens)
@@ -131,7 +132,7 @@ def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, 
 def profile_step(models: dict[str, Path], transformers_model: Path | None, out_dir: Path, settings, threads):
     from edgeqa.data.squad import BUNDLED_SAMPLE
     from edgeqa.profiling.report import write_report
-    from edgeqa.profiling.runner import run_profile
+    from edgeqa.profiling.run import run_profile
     from edgeqa.profiling.spec import ProfileSpec
     from edgeqa.profiling.system import system_report
 

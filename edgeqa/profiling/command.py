@@ -123,7 +123,7 @@ def _progress(record: dict, cached: bool) -> None:
 
 def run(args: ProfileArgs) -> int:
     from edgeqa.profiling.report import markdown, write_report
-    from edgeqa.profiling.runner import run_profile
+    from edgeqa.profiling.run import run_profile
     from edgeqa.profiling.system import report_lines, system_report
 
     specs = profile_specs(args)

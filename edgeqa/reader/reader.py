@@ -309,7 +309,7 @@ class Reader:
         """The answer to one question, piece by piece as it is decoded (for a chat page and for
         latency profiling); an abstention comes as the model's abstention word. Only for a
         context that fits one window: answer() reads longer ones."""
-        if len(self.engine.tokenize(context, special=False)) > self.window_tokens:
+        if len(self.engine.session.tokenize(context, special=False)) > self.window_tokens:
             raise EdgeQAError(
                 f"the context is longer than one window ({self.window_tokens} tokens); use answer()"
             )

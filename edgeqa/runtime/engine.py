@@ -20,6 +20,7 @@ import numpy as np
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.prompts import ABSTAIN, qa_messages
+from edgeqa.runtime.answer_batch import AnswerBatch
 from edgeqa.runtime.constraints import FreeChooser, SpanChooser, VocabIndex
 from edgeqa.runtime.engine_config import (
     ANSWER_SCORE_DEFAULT_THRESHOLD,
@@ -39,8 +40,6 @@ class QAEngine:
     def __init__(self, model_path: str | Path, config: EngineConfig | None = None):
         self.config = config = config or EngineConfig()
         self.session = LlamaSession(model_path, config)
-        self.info, self.adapter = self.session.info, self.session.adapter
-        self.n_vocab, self.n_ctx_train = self.session.n_vocab, self.session.n_ctx_train
         self._cached_prefix: list[int] = []
         self.prompt_cache = PromptCache(self.session, config.parallel + 1, config.prompt_cache)
         self.stats = EngineStats()
@@ -60,20 +59,17 @@ class QAEngine:
         """Messages rendered with the GGUF's chat template, ending at the assistant turn."""
         return self.session.formatter(messages=messages).prompt
 
-    def tokenize(self, text: str, special: bool = True) -> list[int]:
-        return self.session.tokenize(text, special)
-
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.tokenize(self.render(messages))
+        return self.session.tokenize(self.render(messages))
 
     def qa_prompt(self, context: str, question: str) -> list[int]:
         """The QA prompt in the layout this model was fine-tuned with (read from its GGUF)."""
-        return self.prompt_tokens(qa_messages(context, question, self.info.prompt_layout))
+        return self.prompt_tokens(qa_messages(context, question, self.session.info.prompt_layout))
 
     def token_starts(self, text: str) -> list[int]:
         """The character offset at which each token of `text` (tokenized alone) starts."""
-        tokens = self.tokenize(text, special=False)
-        lengths = [len(self.detokenize_bytes(t)) for t in tokens]
+        tokens = self.session.tokenize(text, special=False)
+        lengths = [len(self.session.detokenize_bytes(t)) for t in tokens]
         encoded_length = len(text.encode("utf-8"))
         if sum(lengths) != encoded_length:  # a tokenizer that normalises text: spread evenly
             return [i * len(text) // len(tokens) for i in range(len(tokens))]
@@ -81,22 +77,14 @@ class QAEngine:
         starts = np.cumsum([0, *lengths[:-1]])
         return [int(char_at_byte[b]) for b in starts]
 
-    def detokenize_bytes(self, token: int) -> bytes:
-        return self.session.detokenize_bytes(token)
-
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        return b"".join(self.detokenize_bytes(t) for t in tokens).decode("utf-8", errors="ignore")
-
-    def is_end_of_generation(self, token: int) -> bool:
-        return self.session.is_end_of_generation(token)
-
     # --- answer policy ---------------------------------------------------------------------
     @property
     def vocab_index(self) -> VocabIndex:
         """Every token's bytes (built on first use: about 0.2 s for a 49K vocabulary)."""
         if self._vocab_index is None:
             self._vocab_index = VocabIndex(
-                [self.detokenize_bytes(t) for t in range(self.n_vocab)], self.is_end_of_generation
+                [self.session.detokenize_bytes(t) for t in range(self.session.n_vocab)],
+                self.session.is_end_of_generation,
             )
             self._abstain_tokens = self._vocab_index.abstention_starts(ABSTAIN)
         return self._vocab_index
@@ -132,7 +120,7 @@ class QAEngine:
         return doubt, doubt > (ANSWER_SCORE_DEFAULT_THRESHOLD if threshold is None else threshold)
 
     # --- decoding --------------------------------------------------------------------------
-    def _clear(self) -> None:
+    def reset(self) -> None:
         """Empty the KV cache: every sequence, the cached prefix and the prompt cache."""
         self.session.clear()
         self._cached_prefix = []
@@ -173,9 +161,9 @@ class QAEngine:
             raise ValueError(
                 f"need 1..{self.config.n_ctx} tokens and first < that, got {len(tokens)}, {first}"
             )
-        self._clear()
+        self.reset()
         rows = self.session.decode_chunked([(t, i, PREFIX_SEQ, i >= first) for i, t in enumerate(tokens)])
-        self._clear()
+        self.reset()
         return np.stack(rows)
 
     def stream(
@@ -199,76 +187,42 @@ class QAEngine:
                 f"{len(prompt) + self.config.max_answer_tokens}"
             )
         if not reuse_prefix:
-            self._clear()
+            self.reset()
         before = self.stats.prompt_tokens_decoded
         self._prepare_prefix(list(prompt[:-1]))
         (logits,) = self.session.decode([(prompt[-1], len(prompt) - 1, PREFIX_SEQ, True)])
         timings.prompt_tokens = len(prompt)
         timings.prefill_tokens = self.stats.prompt_tokens_decoded - before + 1
         timings.prefill_s = time.perf_counter() - started
-        chooser, timings.na_prob, abstain = self._start_answer(logits, context, self.config.na_threshold)
+        start = self._start_answer(logits, context, self.config.na_threshold)
+        timings.na_prob = start[1]
+        answers = AnswerBatch([len(prompt)], [PREFIX_SEQ], [start], [None], started, branching=False)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-        held: list[str] | None = [] if self.config.na_score == "answer" else None  # until settled
+        settles_later = self.config.na_score == "answer"  # the whole answer is judged first
         try:
-            if abstain:
-                timings.first_token_s = time.perf_counter() - started
-                yield ABSTAIN
-                return
-            answer_logprob = 0.0
-            for step in range(self.config.max_answer_tokens):
-                token = chooser.choose(logits)
-                answer_logprob += chooser.log_prob(logits, token)
-                if self.is_end_of_generation(token):
-                    break
-                chooser.advance(token)
-                timings.generated_tokens += 1
-                piece = decoder.decode(self.detokenize_bytes(token))
-                if held is not None:
-                    held.append(piece)
-                else:
-                    if step == 0:
+            for _, token in self._decode_steps(answers, [logits]):
+                piece = decoder.decode(self.session.detokenize_bytes(token))
+                if not settles_later:
+                    if len(answers.generated[0]) == 1:
                         timings.first_token_s = time.perf_counter() - started
                     yield piece
-                if step + 1 < self.config.max_answer_tokens:
-                    (logits,) = self.session.decode([(token, len(prompt) + step, PREFIX_SEQ, True)])
-                    timings.decoded_tokens += 1
-                    self.stats.decode_steps += 1
-                    self.stats.step_sequences += 1
-            if held is not None:
+            timings.generated_tokens = len(answers.generated[0])
+            timings.decoded_tokens = answers.steps_decoded
+            if answers.abstained[0]:
+                timings.first_token_s = time.perf_counter() - started
+                yield ABSTAIN
+            elif settles_later:
                 timings.na_prob, abstain = self._settle(
-                    timings.na_prob, answer_logprob, False, self.config.na_threshold
+                    timings.na_prob, answers.logprobs[0], False, self.config.na_threshold
                 )
                 timings.first_token_s = time.perf_counter() - started
-                yield ABSTAIN if abstain else "".join(held)
+                yield ABSTAIN if abstain else self.session.detokenize(answers.generated[0])
         finally:
             # keep only the prompt's prefix cached, as generate_group expects
             self.session.remove(PREFIX_SEQ, len(prompt) - 1)
             timings.total_s = time.perf_counter() - started
             if timings.first_token_s == 0.0:
                 timings.first_token_s = timings.total_s
-
-    def window_nll(self, tokens: Sequence[int], first_scored: int) -> tuple[float, int]:
-        """(sum of -log p(next token), count) for the positions from `first_scored` on, decoding
-        `tokens` from an empty cache. Scored chunk by chunk, so a 32K-token window never holds
-        more than one batch of logits."""
-        if not 0 < len(tokens) <= self.config.n_ctx:
-            raise ValueError(f"need 1..{self.config.n_ctx} tokens, got {len(tokens)}")
-        self._clear()
-        nll, count = 0.0, 0
-        step = self.config.n_batch
-        for start in range(0, len(tokens), step):
-            entries = [
-                (t, i, PREFIX_SEQ, first_scored <= i < len(tokens) - 1)
-                for i, t in enumerate(tokens[start : start + step], start=start)
-            ]
-            rows = self.session.decode(entries)
-            positions = [i for _, i, _, wanted in entries if wanted]
-            for row, position in zip(rows, positions, strict=True):
-                shifted = row.astype(np.float64) - row.max()
-                nll -= shifted[tokens[position + 1]] - np.log(np.exp(shifted).sum())
-                count += 1
-        self._clear()
-        return nll, count
 
     def kv_cells_needed(
         self, prompts: Sequence[Sequence[int]], branches: int = 1, contexts: Sequence[str] | None = None
@@ -327,7 +281,17 @@ class QAEngine:
                 chooser = starts[i * branches][0]
                 for j, token in enumerate(chooser.ranked(first_logits[i], branches)):
                     forced[i * branches + j] = token
-        return self._decode_answers(prompts, owner, starts, forced, first_logits, started, thresholds)
+        answers = AnswerBatch(
+            [len(prompts[i]) for i in owner],
+            [k + 1 for k in range(count)],
+            starts,
+            forced,
+            started,
+            branching=branches > 1,
+        )
+        for _ in self._decode_steps(answers, [first_logits[i] for i in owner]):
+            pass
+        return [self._generation(answers, k, thresholds[k]) for k in range(count)]
 
     def _prefill(self, prompts: Sequence[Sequence[int]], contexts: Sequence[str] | None) -> list[np.ndarray]:
         """Prompt i into sequence i + 1; the last token's logits of each. What all prompts share
@@ -371,57 +335,59 @@ class QAEngine:
         self.stats.prompt_tokens_cached += length - shared
         return length
 
-    def _decode_answers(
-        self, prompts, owner, starts, forced, first_logits, started, thresholds
-    ) -> list[Generation]:
-        """Decode every started sequence (1 + its index) one token per step until each ends."""
-        count = len(owner)
-        choosers = [chooser for chooser, _, _ in starts]
-        branching = count > len(prompts)
-        abstained = [abstain or (branching and forced[k] is None) for k, (_, _, abstain) in enumerate(starts)]
-        generated: list[list[int]] = [[] for _ in range(count)]
-        logprobs = [0.0] * count
-        finished_at = [time.perf_counter() - started if a else 0.0 for a in abstained]
-        active = [k for k in range(count) if not abstained[k]]
-        logits = [first_logits[owner[k]] for k in active]
+    def _decode_steps(
+        self, answers: AnswerBatch, first_logits: Sequence[np.ndarray]
+    ) -> Iterator[tuple[int, int]]:
+        """The one greedy decode loop, for a batch and for a stream alike: every sequence not
+        abstained takes one token per step, all decoded in one batch, until each ends. Yields
+        (answer index, token) as each token is chosen, before the next step is decoded."""
+        active = [k for k in range(len(answers.seqs)) if not answers.abstained[k]]
+        logits = [first_logits[k] for k in active]
         while active:
-            step = []
+            going_on = []
             for k, row in zip(active, logits, strict=True):
-                token = forced[k] if not generated[k] and forced[k] is not None else choosers[k].choose(row)
-                logprobs[k] += choosers[k].log_prob(row, token)
-                done = self.is_end_of_generation(token)
+                chooser, generated = answers.choosers[k], answers.generated[k]
+                forced = answers.forced[k]
+                token = forced if not generated and forced is not None else chooser.choose(row)
+                answers.logprobs[k] += chooser.log_prob(row, token)
+                done = self.session.is_end_of_generation(token)
                 if not done:
-                    generated[k].append(token)
-                    choosers[k].advance(token)
-                if done or len(generated[k]) >= self.config.max_answer_tokens:
-                    finished_at[k] = time.perf_counter() - started
+                    generated.append(token)
+                    chooser.advance(token)
+                    yield k, token
+                if done or len(generated) >= self.config.max_answer_tokens:
+                    answers.finished_at[k] = time.perf_counter() - answers.started
                 else:
-                    step.append(k)
-            active = step
+                    going_on.append(k)
+            active = going_on
             if active:
                 entries = [
-                    (generated[k][-1], len(prompts[owner[k]]) + len(generated[k]) - 1, k + 1, True)
+                    (
+                        answers.generated[k][-1],
+                        answers.prompt_lengths[k] + len(answers.generated[k]) - 1,
+                        answers.seqs[k],
+                        True,
+                    )
                     for k in active
                 ]
                 logits = self.session.decode(entries)
+                answers.steps_decoded += 1
                 self.stats.decode_steps += 1
                 self.stats.step_sequences += len(entries)
-        generations = []
-        for k in range(count):
-            first_na_prob, abstained_first = starts[k][1], abstained[k]
-            na_prob, abstain = self._settle(first_na_prob, logprobs[k], abstained_first, thresholds[k])
-            generations.append(
-                Generation(
-                    text=ABSTAIN if abstain else self.detokenize(generated[k]),
-                    prompt_tokens=len(prompts[owner[k]]),
-                    generated_tokens=len(generated[k]),
-                    na_prob=na_prob,
-                    latency_s=finished_at[k],
-                    answer_logprob=None if abstained_first else logprobs[k],
-                    context_ends=() if abstain else choosers[k].context_ends(),
-                )
-            )
-        return generations
+
+    def _generation(self, answers: AnswerBatch, k: int, threshold: float | None) -> Generation:
+        """Answer k as a Generation, its abstention settled under the configured score."""
+        first_na_prob, abstained_first = answers.na_probs[k], answers.abstained[k]
+        na_prob, abstain = self._settle(first_na_prob, answers.logprobs[k], abstained_first, threshold)
+        return Generation(
+            text=ABSTAIN if abstain else self.session.detokenize(answers.generated[k]),
+            prompt_tokens=answers.prompt_lengths[k],
+            generated_tokens=len(answers.generated[k]),
+            na_prob=na_prob,
+            latency_s=answers.finished_at[k],
+            answer_logprob=None if abstained_first else answers.logprobs[k],
+            context_ends=() if abstain else answers.choosers[k].context_ends(),
+        )
 
 
 def _clusters(prompts: Sequence[Sequence[int]], contexts: Sequence[str] | None) -> list[list[int]]:

@@ -76,28 +76,9 @@ class ServerState:
             batcher.reader.close()
 
 
-def create_app(state: ServerState, limits: Limits, api_key: str | None = None):
-    """The FastAPI application; `state.start_loading()` runs when it starts."""
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def lifespan(_app):
-        state.start_loading()
-        yield
-        await asyncio.to_thread(state.close)
-
-    app = FastAPI(
-        title="edgeqa",
-        summary="Extractive question answering on the CPU: answers with their offsets in the context.",
-        lifespan=lifespan,
-    )
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 naming each bad or missing field (FastAPI's own reply), counted in /metrics."""
-        state.metrics.request_done(422)
-        return await request_validation_exception_handler(request, exc)
+def _bearer_check(api_key: str | None):
+    """The dependency every route but /health takes: with a key, a matching Bearer token
+    (compared in constant time) or 401."""
 
     def authorized(request: Request) -> None:
         if api_key is None:
@@ -110,6 +91,10 @@ def create_app(state: ServerState, limits: Limits, api_key: str | None = None):
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    return authorized
+
+
+def _add_status_routes(app, state: ServerState, authorized) -> None:
     @app.get("/health")
     def health() -> JSONResponse:
         if state.ready.is_set():
@@ -121,6 +106,8 @@ def create_app(state: ServerState, limits: Limits, api_key: str | None = None):
     def metrics() -> str:
         return state.metrics.render(state.queue_depth, state.ready.is_set())
 
+
+def _add_answer_route(app, state: ServerState, limits: Limits, authorized) -> None:
     @app.post("/v1/answer", dependencies=[Depends(authorized)], response_model=AnswerResponse)
     async def answer(body: AnswerRequest, request: Request) -> Any:
         """The answer to `question` from `context` (read in windows when long); with top_k > 1
@@ -146,6 +133,33 @@ def create_app(state: ServerState, limits: Limits, api_key: str | None = None):
         state.metrics.request_done(200, seconds)
         return answer_response(body.model or next(iter(state.batchers)), found, seconds)
 
+
+def create_app(state: ServerState, limits: Limits, api_key: str | None = None):
+    """The FastAPI application; `state.start_loading()` runs when it starts."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        state.start_loading()
+        yield
+        await asyncio.to_thread(state.close)
+
+    app = FastAPI(
+        title="edgeqa",
+        summary="Extractive question answering on the CPU: answers with their offsets in the context.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each bad or missing field (FastAPI's own reply), counted in /metrics."""
+        state.metrics.request_done(422)
+        return await request_validation_exception_handler(request, exc)
+
+    authorized = _bearer_check(api_key)
+    _add_status_routes(app, state, authorized)
+    _add_answer_route(app, state, limits, authorized)
     return app
 
 

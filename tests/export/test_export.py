@@ -136,8 +136,8 @@ def test_the_lora_gguf_is_a_model_of_its_own_in_the_engine(exported):
     base = out / manifest["lora_gguf"]["base"]["file"]
     merged = out / next(f["file"] for f in manifest["files"] if f["quant"] == "f16")
     with QAEngine(adapter) as with_lora, QAEngine(merged) as reference, QAEngine(base) as bare:
-        assert with_lora.info.path == base and with_lora.adapter.path == adapter
-        assert with_lora.info.prompt_layout == "question-first"  # the layout it was trained with
+        assert with_lora.session.info.path == base and with_lora.session.adapter.path == adapter
+        assert with_lora.session.info.prompt_layout == "question-first"  # the layout it was trained with
         prompt = with_lora.qa_prompt("Normandy is a region in France.", "Where is Normandy?")
         lora, merge, plain = (e.next_token_logits(prompt) for e in (with_lora, reference, bare))
     assert np.abs(lora - merge).max() < 0.1 * np.abs(plain - merge).max()

@@ -14,7 +14,7 @@ def text_tokens(embedded_f16):
 
     text = "\n\n".join(dict.fromkeys(e.context for e in load_squad(BUNDLED_SAMPLE)))
     with QAEngine(embedded_f16) as engine:
-        return engine.tokenize(text, special=False)[: 2 * 128]
+        return engine.session.tokenize(text, special=False)[: 2 * 128]
 
 
 def test_a_model_against_itself_has_no_divergence_and_fewer_bits_drift_more(

@@ -28,7 +28,7 @@ def test_qlora_trains_on_a_4bit_base_and_exports_a_16bit_merge(tiny_llama_dir, t
     assert [step for step, _ in losses] == [1, 2] and all(0 < loss < 20 for _, loss in losses)
 
     from edgeqa.export.merge import merged_model
-    from edgeqa.export.sources import resolve_source
+    from edgeqa.export.source_model import resolve_source
 
     merged, _ = merged_model(resolve_source(str(run_dir), None, None, None))
     assert not any(isinstance(m, Linear4bit) for m in merged.modules())  # merged into 16/32-bit weights

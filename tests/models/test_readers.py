@@ -34,7 +34,7 @@ def test_the_engine_applies_the_lora_to_the_embedded_base():
     from edgeqa.runtime.engine import QAEngine
 
     with QAEngine(resolve_model(NAME)) as reader, QAEngine(embedded_model_path()) as base:
-        assert reader.info.path == embedded_model_path() and reader.adapter is not None
+        assert reader.session.info.path == embedded_model_path() and reader.session.adapter is not None
         prompt = reader.qa_prompt("The Normans lived in Normandy, in France.", "Where did the Normans live?")
         assert np.abs(reader.next_token_logits(prompt) - base.next_token_logits(prompt)).max() > 1.0
 

@@ -1,6 +1,7 @@
 """The whole pipeline on the tiny random Llama: real training steps, export, eval, profile, report."""
 
 import json
+import re
 
 import pytest
 
@@ -44,11 +45,13 @@ def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monk
         assert section in text
     assert "fine-tuned f16" in text and "fine-tuned q4_k_m" in text
     assert "reader smollm2-135m-squad" in text  # the shipped reader, as the quickstart shows it
-    assert "above always abstaining" in text or "below always abstaining" in text
+    for label in ("fine-tuned f16", "fine-tuned q4_k_m", "reader smollm2-135m-squad"):  # each row, in words
+        stands = rf"- {re.escape(label)}: F1 [\d.]+, ([\d.]+ above|[\d.]+ below|level with) always abstaining"
+        assert re.search(stands, text), label
     assert "validation articles" in text  # the two-article sample has no test article
     for plot in ("accuracy.png", "sizes.png", "loss.png", "latency.png", "throughput_rss.png"):
         assert (report.parent / plot).stat().st_size > 0
-    for label in ("base", "fine-tuned q4_k_m", "reader smollm2-135m-squad"):
+    for label in ("fine-tuned f16", "fine-tuned q4_k_m", "reader smollm2-135m-squad"):
         # every row abstains above its own best-F1 threshold on the training article's questions
         chosen = json.loads((report.parent / "calibrate" / label / "metrics.json").read_text())
         scored = json.loads((report.parent / "eval" / label / "metrics.json").read_text())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgeqa.data.squad import load_squad
+from edgeqa.longctx.perplexity import window_nll
 from edgeqa.prompts import ABSTAIN, qa_messages
 from edgeqa.runtime.engine import QAEngine
 from edgeqa.runtime.engine_config import EngineConfig, StreamTimings
@@ -148,7 +149,7 @@ def test_window_nll_equals_the_log_softmax_of_full_logits(f16_engine, paragraph_
     log_probs = logits - logits.max(axis=1, keepdims=True)
     log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
     expected = -sum(log_probs[i, tokens[i + 1]] for i in range(48, 95))
-    nll, count = f16_engine.window_nll(tokens, first_scored=48)
+    nll, count = window_nll(f16_engine, tokens, first_scored=48)
     assert count == 47
     assert nll == pytest.approx(expected, rel=1e-4)
 
@@ -160,7 +161,7 @@ def test_rope_settings_change_the_model_only_when_asked(embedded_f16, paragraph_
 
     def nll(rope: RopeSettings) -> float:
         with QAEngine(embedded_f16, EngineConfig(n_ctx=256, parallel=1, rope=rope)) as engine:
-            return engine.window_nll(tokens, first_scored=1)[0]
+            return window_nll(engine, tokens, first_scored=1)[0]
 
     default = nll(RopeSettings())
     assert nll(RopeSettings(scaling="none")) == pytest.approx(default, rel=1e-3)

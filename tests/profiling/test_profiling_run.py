@@ -5,7 +5,7 @@ import json
 import pytest
 
 from edgeqa.data.squad import BUNDLED_SAMPLE
-from edgeqa.profiling.runner import run_configuration, run_profile
+from edgeqa.profiling.run import run_configuration, run_profile
 from edgeqa.profiling.spec import ProfileSpec
 
 QUICK = {"data": str(BUNDLED_SAMPLE), "questions": 2, "warmup": 0, "repeats": 2, "max_answer_tokens": 8}

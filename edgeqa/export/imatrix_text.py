@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgeqa.data.squad import BUNDLED_SAMPLE, QAExample, load_squad
 from edgeqa.errors import EdgeQAError
-from edgeqa.export.sources import ExportSource
+from edgeqa.export.source_model import ExportSource
 from edgeqa.run_folder import RunFolder
 
 
@@ -33,7 +33,7 @@ def training_questions(source: ExportSource) -> tuple[list[QAExample], str]:
     return load_squad(BUNDLED_SAMPLE), "the bundled SQuAD sample"
 
 
-def calibration_sequences(
+def imatrix_sequences(
     tokenizer, questions: list[QAExample], layout: str, budget: int, seed: int = 0
 ) -> tuple[list[list[int]], set[str]]:
     """Rendered prompts with their answers, in a seeded order, until `budget` tokens; and the
@@ -61,7 +61,7 @@ def heldout_tokens(
     that every export of a source is scored on the same text: `extra` (a SQuAD file) first, then
     the run's validation and held-out questions, then the bundled sample."""
     questions, _ = training_questions(source)
-    _, exclude = calibration_sequences(tokenizer, questions, source.prompt_layout, calibration_budget)
+    _, exclude = imatrix_sequences(tokenizer, questions, source.prompt_layout, calibration_budget)
     files = [extra] if extra else []
     if source.run_dir:
         files += [RunFolder(source.run_dir).validation, RunFolder(source.run_dir).heldout]

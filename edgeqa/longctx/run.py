@@ -60,7 +60,7 @@ def check_text_length(request: LongCtxRequest) -> int:
     from edgeqa.runtime.engine_config import EngineConfig
 
     with QAEngine(request.model, EngineConfig(n_ctx=512, parallel=1)) as engine:
-        count = len(engine.tokenize(load_text(request.text), special=False))
+        count = len(engine.session.tokenize(load_text(request.text), special=False))
     longest = max(request.contexts)
     if count < longest:
         raise EdgeQAError(
