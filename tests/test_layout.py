@@ -39,6 +39,16 @@ FLOORS: dict[str, int] = {
     **dict.fromkeys(["cli", "__main__", "__init__"], 7),
 }
 
+# Arrows the floors alone would allow but the design rules out: the runtime and the reader are a
+# library (no command line in them), profiling measures GGUFs (no training code), and export is
+# upstream of evaluation.
+FORBIDDEN: dict[str, set[str]] = {
+    "runtime": {"command_args", "cli"},
+    "reader": {"command_args", "cli"},
+    "profiling": {"finetune"},
+    "export": {"evaluation"},
+}
+
 
 def unit_of(dotted: str) -> str:
     """The top-level piece of edgeqa a dotted module name belongs to."""
@@ -79,6 +89,13 @@ def test_imports_go_to_the_same_floor_or_lower(path: Path) -> None:
         if FLOORS.get(unit_of(name) if name != "edgeqa" else "__init__", 0) > FLOORS[importer]
     ]
     assert upward == [], f"{importer} (floor {FLOORS[importer]}) imports a higher floor: {upward}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_no_import_the_design_rules_out(path: Path) -> None:
+    importer = unit_of(module_name(path))
+    ruled_out = [name for name in edgeqa_imports(path) if unit_of(name) in FORBIDDEN.get(importer, set())]
+    assert ruled_out == [], f"{importer} must not import {ruled_out}"
 
 
 def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
