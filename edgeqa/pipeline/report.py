@@ -130,7 +130,7 @@ class PipelineOutcome:
     run: RunRecord
     run_dir: Path
     heldout_source: str
-    calibrated: bool  # each model's threshold was chosen on the training articles' questions
+    calibration_source: str | None  # where each model's threshold was chosen (None: not calibrated)
     evals: dict[str, dict]
     roles: dict[str, str]
     manifest: ExportManifest
@@ -159,11 +159,14 @@ def _training_section(outcome: PipelineOutcome) -> list[str]:
 
 def _accuracy_section(outcome: PipelineOutcome) -> list[str]:
     questions = next(iter(outcome.evals.values()))["official"]["total"]
+    source = outcome.calibration_source
+    trained_on = (
+        "" if source != "training articles" else " (for a fine-tuned model, its own training questions)"
+    )
     thresholds = (
         " Each model abstains above its own no-answer threshold (`answers`): the one that gives it the "
-        "best F1 on the training articles' questions, never on the questions it is scored on (for a "
-        "fine-tuned model those are its own training questions)."
-        if outcome.calibrated
+        f"best F1 on questions of the {source}{trained_on}, never on the questions it is scored on."
+        if source
         else ""
     )
     return [

@@ -92,9 +92,9 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
 
     run = RunRecord.load(run_dir)
     models, roles = models_to_compare(run, manifest, settings)
-    calibration = calibration_examples(run_dir, settings)
+    calibration, calibration_source = calibration_examples(run_dir, settings)
     policies = calibrate_step(
-        models, calibration, f"{run_dir.name} training articles", out_dir / "calibrate", settings, threads
+        models, calibration, f"{run_dir.name} {calibration_source}", out_dir / "calibrate", settings, threads
     )
     heldout, heldout_source = heldout_examples(run_dir, settings)
     evals = eval_step(
@@ -112,7 +112,7 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
         run,
         run_dir,
         heldout_source,
-        calibrated,
+        calibration_source if calibrated else None,
         evals,
         roles,
         manifest,

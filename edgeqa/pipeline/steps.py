@@ -73,15 +73,27 @@ def heldout_examples(run_dir: Path, settings: PipelineSettings):
     return select_examples(examples, limit=settings.eval_limit, seed=settings.eval_seed), source
 
 
-def calibration_examples(run_dir: Path, settings: PipelineSettings):
-    """The run's training articles' questions (as many as are evaluated): where every model's
-    no-answer threshold is chosen, so that no row is calibrated on the questions it is scored on."""
+def calibration_examples(run_dir: Path, settings: PipelineSettings) -> tuple[list, str]:
+    """(questions, where from) for choosing every model's no-answer threshold: the training
+    articles' questions on paragraphs the run left out of training, so that no row is calibrated
+    on questions it trained on or is scored on. A run that trained on every paragraph of its
+    articles leaves none: then its training questions, and the report says so."""
+    from edgeqa.data.sources import load_sources
     from edgeqa.data.squad import load_squad, select_examples
+    from edgeqa.finetune.config import FinetuneConfig
 
     run = RunRecord.load(run_dir)
     train_articles = set(run.data.get("train_articles") or ())
     examples = [e for e in load_squad(run.data["source"]) if e.title in train_articles]
-    return select_examples(examples, limit=settings.eval_limit, seed=settings.eval_seed) if examples else []
+    config = FinetuneConfig(**run.config)
+    trained = {e.context for e in load_sources(config.data, config.split, config.seed, config.val_data).train}
+    unseen = [e for e in examples if e.context not in trained]
+    chosen, source = (
+        (unseen, "unseen paragraphs of the training articles") if unseen else (examples, "training articles")
+    )
+    return (
+        select_examples(chosen, limit=settings.eval_limit, seed=settings.eval_seed) if chosen else []
+    ), source
 
 
 def _evaluate(model: Path, examples, data_name: str, out_dir: Path, policy, settings, threads: int) -> dict:

@@ -97,3 +97,35 @@ def test_a_run_from_a_shipped_reader_shows_as_that_reader_adapted(tmp_path):
     models, roles = models_to_compare(run, manifest, PipelineSettings(references=("smollm2-135m-squad",)))
     assert list(models)[:2] == ["base", "reader smollm2-135m-squad"]
     assert roles == {"reader adapted f16": "fine-tuned f16", "reader adapted q4_k_m": "fine-tuned q"}
+
+
+@pytest.mark.parametrize(
+    ("data", "source"),
+    [("bundled:count=300", "unseen paragraphs of the training articles"), ("bundled", "training articles")],
+)
+def test_thresholds_are_chosen_on_paragraphs_the_run_did_not_train_on(tmp_path, data, source):
+    import dataclasses
+
+    from edgeqa.data.sources import load_sources
+    from edgeqa.data.squad import BUNDLED_SAMPLE
+    from edgeqa.finetune.config import FinetuneConfig
+    from edgeqa.pipeline.steps import calibration_examples
+    from edgeqa.provenance import RunRecord
+
+    config = FinetuneConfig(data=(data,), split=(0.5, 0.5, 0.0))
+    trained = load_sources(config.data, config.split, config.seed).train
+    articles = sorted({e.title for e in trained})
+    RunRecord(
+        path=tmp_path / RunRecord.FILE,
+        config=dataclasses.asdict(config),
+        base={},
+        data={"source": str(BUNDLED_SAMPLE), "train_articles": articles},
+        metrics={},
+    ).save()
+    examples, chosen_from = calibration_examples(tmp_path, PipelineSettings(eval_limit=500))
+    assert chosen_from == source and examples and {e.title for e in examples} == set(articles)
+    trained_contexts = {e.context for e in trained}
+    if source.startswith("unseen"):  # none of the run's own training paragraphs
+        assert not {e.context for e in examples} & trained_contexts
+    else:  # the run took every paragraph of its articles: its training questions it is
+        assert {e.context for e in examples} <= trained_contexts
