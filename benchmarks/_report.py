@@ -22,4 +22,4 @@ def write_results(
         rows = "\n".join(f"| {k} | {v} |" for k, v in result.items() if not k.endswith(skips))
         markdown = f"| metric | value |\n|---|---|\n{rows}\n"
     (RESULTS / f"{stem}.md").write_text(markdown)
-    print(markdown if markdown is not None else json.dumps(result, indent=2))
+    print(markdown)

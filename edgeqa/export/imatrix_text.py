@@ -19,12 +19,11 @@ def training_questions(source: ExportSource) -> tuple[list[QAExample], str]:
     data is no longer where it was, the bundled SQuAD sample."""
     config_file = RunFolder(source.run_dir).config if source.run_dir else None
     if config_file and config_file.is_file():
-        from edgeqa.data.sources import load_sources
         from edgeqa.finetune.config import FinetuneConfig
 
         config = FinetuneConfig(**json.loads(config_file.read_text(encoding="utf-8")))
         try:
-            loaded = load_sources(config.data, config.split, config.seed, config.val_data)
+            loaded = config.load_sources()
         except (EdgeQAError, OSError) as exc:
             print(f"edgeqa export: the run's training data cannot be read ({exc}); calibrating on the sample")
         else:

@@ -45,6 +45,10 @@ class ExportRequest:
             matrix = f"file:{sha256_file(Path(self.imatrix))}"
         return {"imatrix": matrix, **self.overrides.to_dict()}
 
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / f"{self.source.name}.manifest.json"
+
 
 def gguf_name(name: str, kind: str) -> str:
     return f"{name}-{kind.upper()}.gguf"
@@ -88,11 +92,10 @@ def previous_files(
 def current_manifest(request: ExportRequest) -> ExportManifest | None:
     """The manifest of an earlier export that already holds every requested file, verified
     if verification is asked for; None when anything would have to be redone."""
-    manifest_path = request.out_dir / f"{request.source.name}.manifest.json"
-    kept = previous_files(manifest_path, fingerprint(request), request.recipe)
+    kept = previous_files(request.manifest_path, fingerprint(request), request.recipe)
     if not kept or not {request.out_type, *request.quants} <= set(kept):
         return None
-    manifest = ExportManifest.load(manifest_path)
+    manifest = ExportManifest.load(request.manifest_path)
     if request.verify and not manifest.verification:
         return None
     return manifest

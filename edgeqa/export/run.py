@@ -90,7 +90,6 @@ class _Plan:
     """What this run of an export starts from: the earlier files it may keep, its steps
     record, and whether the reference GGUF must be converted again."""
 
-    manifest_path: Path
     fingerprint: dict[str, Any]
     kept: dict[str, Any]
     steps: FinishedSteps
@@ -100,13 +99,12 @@ class _Plan:
 
 def _plan(request: ExportRequest) -> _Plan:
     name = request.source.name
-    manifest_path = request.out_dir / f"{name}.manifest.json"
-    print_name = fingerprint(request)
-    kept = previous_files(manifest_path, print_name, request.recipe)
-    steps = FinishedSteps(request.out_dir, name, print_name)
+    source_print = fingerprint(request)
+    kept = previous_files(request.manifest_path, source_print, request.recipe)
+    steps = FinishedSteps(request.out_dir, name, source_print)
     converting = request.out_type not in kept and steps.reusable("reference", {}) is None
     reference = request.out_dir / gguf_name(name, request.out_type)
-    return _Plan(manifest_path, print_name, kept, steps, converting, reference)
+    return _Plan(source_print, kept, steps, converting, reference)
 
 
 def _merge(request: ExportRequest, plan: _Plan):
@@ -172,7 +170,7 @@ def _quantized_files(request: ExportRequest, plan: _Plan, model, tokenizer):
     if to_make:
         means, imatrix_record = _importance_matrix(request, model, tokenizer, plan.reference, plan.steps)
     else:  # nothing to quantize: the matrix the kept files were made with
-        earlier = previous_manifest(plan.manifest_path)
+        earlier = previous_manifest(request.manifest_path)
         means, imatrix_record = None, earlier.imatrix if earlier else "none"
     files: dict[str, dict[str, Any]] = {}
     for quant in (request.out_type, *request.quants):
@@ -203,7 +201,7 @@ def run_export(request: ExportRequest) -> ExportManifest:
     )
     source = request.source
     manifest = ExportManifest(
-        path=plan.manifest_path,
+        path=request.manifest_path,
         name=source.name,
         fingerprint=plan.fingerprint,
         source={

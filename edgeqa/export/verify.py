@@ -152,7 +152,12 @@ def _drift(
 
 
 def verify_export(
-    request, model, tokenizer, reference: Path, files: dict[str, dict[str, Any]], lora_files: dict[str, Any]
+    request: ExportRequest,
+    model,
+    tokenizer,
+    reference: Path,
+    files: dict[str, dict[str, Any]],
+    lora_files: dict[str, Any],
 ) -> dict[str, Any]:
     """Every check of a finished export: the LoRA GGUF against the merge (when written), the
     reference GGUF against the merged model, each file's drift from the reference (recorded in

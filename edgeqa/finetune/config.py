@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeqa.data.instructions import DATA_FORMATS
 from edgeqa.errors import EdgeQAError
 from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT, PROMPT_LAYOUTS
+
+if TYPE_CHECKING:
+    from edgeqa.data.sources import LoadedSources
 
 BACKENDS = ("auto", "unsloth", "hf")
 METHODS = ("lora", "qlora")
@@ -112,6 +115,13 @@ class FinetuneConfig:
     """Seed for the split, the data order and the adapter initialisation."""
     report_to: str = "none"
     """none, tensorboard or wandb (offline-safe: none by default)."""
+
+    def load_sources(self) -> LoadedSources:
+        """The run's SQuAD data, sized and split as training drew it: deterministic in the config,
+        so export and the pipeline recover exactly which questions a run trained on."""
+        from edgeqa.data.sources import load_sources
+
+        return load_sources(self.data, self.split, self.seed, self.val_data)
 
     def __post_init__(self) -> None:
         from edgeqa.data.negatives import parse_kinds

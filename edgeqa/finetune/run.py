@@ -34,7 +34,7 @@ def _load_splits(config: FinetuneConfig):
     (with made unanswerables added to train and validation), conversations split by record."""
     from edgeqa.data.instructions import load_conversations, read_records, sniff_format, split_conversations
     from edgeqa.data.negatives import make_negatives
-    from edgeqa.data.sources import DataSource, load_sources
+    from edgeqa.data.sources import DataSource
 
     first = DataSource.parse(config.data[0])
     records = read_records(first.path) if config.data_format != "squad" else []
@@ -48,7 +48,7 @@ def _load_splits(config: FinetuneConfig):
             val = load_conversations(read_records(config.val_data), config.val_data, data_format)
             return info, data_format, conversations, val, []
         return info, data_format, *split_conversations(conversations, config.split, config.seed)
-    loaded = load_sources(config.data, config.split, config.seed, config.val_data)
+    loaded = config.load_sources()
     train, made_train = make_negatives(loaded.train, config.negatives, config.negative_share, config.seed)
     val, made_val = make_negatives(loaded.val, config.negatives, config.negative_share, config.seed + 1)
     info = {

@@ -78,7 +78,6 @@ def calibration_examples(run_dir: Path, settings: PipelineSettings) -> tuple[lis
     articles' questions on paragraphs the run left out of training, so that no row is calibrated
     on questions it trained on or is scored on. A run that trained on every paragraph of its
     articles leaves none: then its training questions, and the report says so."""
-    from edgeqa.data.sources import load_sources
     from edgeqa.data.squad import load_squad, select_examples
     from edgeqa.finetune.config import FinetuneConfig
 
@@ -86,7 +85,7 @@ def calibration_examples(run_dir: Path, settings: PipelineSettings) -> tuple[lis
     train_articles = set(run.data.get("train_articles") or ())
     examples = [e for e in load_squad(run.data["source"]) if e.title in train_articles]
     config = FinetuneConfig(**run.config)
-    trained = {e.context for e in load_sources(config.data, config.split, config.seed, config.val_data).train}
+    trained = {e.context for e in config.load_sources().train}
     unseen = [e for e in examples if e.context not in trained]
     chosen, source = (
         (unseen, "unseen paragraphs of the training articles") if unseen else (examples, "training articles")

@@ -195,8 +195,8 @@ class QAEngine:
         timings.prefill_tokens = self.stats.prompt_tokens_decoded - before + 1
         timings.prefill_s = time.perf_counter() - started
         start = self._start_answer(logits, context, self.config.na_threshold)
-        timings.na_prob = start[1]
         answers = AnswerBatch([len(prompt)], [PREFIX_SEQ], [start], [None], started, branching=False)
+        timings.na_prob = answers.na_probs[0]
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         settles_later = self.config.na_score == "answer"  # the whole answer is judged first
         try:
