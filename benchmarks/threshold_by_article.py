@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from _report import write_results
@@ -45,10 +46,15 @@ def _summary(
 
 
 def leave_one_article_out(
-    examples, predictions: dict[str, str], na_probs: dict[str, float]
+    examples,
+    predictions: dict[str, str],
+    na_probs: dict[str, float],
+    fold_scores: Callable[[str], dict[str, float]] | None = None,
 ) -> tuple[dict[str, str], dict[str, float]]:
     """Each article's questions decided at the best-F1 threshold of the other articles: the
-    answers (empty where abstained) and each article's threshold."""
+    answers (empty where abstained) and each article's threshold. `fold_scores(title)`, for a
+    score fitted on the other articles, gives every question's score in the fold that holds
+    `title` out; without it, `na_probs` serves every fold."""
     golds = {e.qid: GoldQuestion(e.qid, e.answers) for e in examples}
     articles: dict[str, list[str]] = {}
     for example in examples:
@@ -56,10 +62,11 @@ def leave_one_article_out(
     decided: dict[str, str] = {}
     thresholds: dict[str, float] = {}
     for title, held_out in articles.items():
+        scores = na_probs if fold_scores is None else fold_scores(title)
         others = [golds[q] for t, qids in articles.items() if t != title for q in qids]
         others_predictions = {g.qid: predictions[g.qid] for g in others}
-        thresholds[title] = evaluate(others, others_predictions, na_probs)["best_f1_thresh"]
-        decided.update(abstain_above({q: predictions[q] for q in held_out}, na_probs, thresholds[title]))
+        thresholds[title] = evaluate(others, others_predictions, scores)["best_f1_thresh"]
+        decided.update(abstain_above({q: predictions[q] for q in held_out}, scores, thresholds[title]))
     return decided, thresholds
 
 
