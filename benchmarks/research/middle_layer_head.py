@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
 
@@ -169,10 +170,16 @@ def choose_head(states: np.ndarray, labels: np.ndarray, fit_rows: np.ndarray, pi
     return best
 
 
-def dev_report(examples: list[QAExample], predictions: dict[str, str], scores: dict[str, float]) -> dict:
-    """AUC, never-abstain HasAns F1 and leave-one-article-out F1 (HasAns, NoAns) of one score."""
+def dev_report(
+    examples: list[QAExample],
+    predictions: dict[str, str],
+    scores: dict[str, float],
+    fold_scores: Callable[[str], dict[str, float]] | None = None,
+) -> dict:
+    """AUC, never-abstain HasAns F1 and leave-one-article-out F1 (HasAns, NoAns) of one score;
+    for a score fitted per fold, `scores` are the held-out ones and `fold_scores` each fold's."""
     golds = [GoldQuestion(e.qid, e.answers) for e in examples]
-    decided, thresholds = leave_one_article_out(examples, predictions, scores)
+    decided, thresholds = leave_one_article_out(examples, predictions, scores, fold_scores)
     scored = evaluate(golds, decided, scores, 1.0)
     return {
         "na_auc": round(no_answer_auc(golds, scores), 4),

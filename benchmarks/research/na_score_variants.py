@@ -24,7 +24,6 @@ writes: benchmarks/results/<stem>.json and .md (default stem: na_score_variants)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -33,11 +32,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import write_results
-from middle_layer_head import fit_logistic, logit
-from threshold_by_article import leave_one_article_out
+from middle_layer_head import dev_report, fit_logistic, logit
 
 from edgeqa.data.squad import QAExample, load_squad
-from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
+from edgeqa.evaluation.progress_log import read_records
 
 EPSILON = 1e-6
 L2 = 1.0  # three weights fitted on about 5,700 questions: the penalty barely matters
@@ -71,44 +69,23 @@ def design_matrix(pairs: list[tuple[float, float]]) -> np.ndarray:
 
 class LogisticFolds:
     """The two-feature combination fitted once per held-out article on the other articles'
-    questions, scoring every question in that fold (for its threshold) and the held-out ones
-    (pooled, for the AUC)."""
+    questions: each fold's scores for every question (its threshold is chosen on them) and the
+    held-out articles' scores pooled (for the AUC)."""
 
     def __init__(self, examples: list[QAExample], features: dict[str, tuple[float, float]]) -> None:
-        self.examples = examples
-        self.x = design_matrix([features[e.qid] for e in examples])
-        self.unanswerable = np.array([not e.answers for e in examples], dtype=float)
-        self.titles = np.array([e.title for e in examples])
+        x = design_matrix([features[e.qid] for e in examples])
+        unanswerable = np.array([not e.answers for e in examples], dtype=float)
+        titles = np.array([e.title for e in examples])
         self.weights: dict[str, list[float]] = {}
+        self.by_fold: dict[str, dict[str, float]] = {}
         self.held_out: dict[str, float] = {}
-
-    def __call__(self, title: str) -> dict[str, float]:
-        train = self.titles != title
-        weights = fit_logistic(self.x[train], self.unanswerable[train], L2)
-        self.weights[title] = [round(float(w), 3) for w in weights]
-        probabilities = 1 / (1 + np.exp(-logit(weights, self.x)))
-        scores = {e.qid: float(p) for e, p in zip(self.examples, probabilities, strict=True)}
-        self.held_out.update({e.qid: scores[e.qid] for e in self.examples if e.title == title})
-        return scores
-
-
-def summary(
-    golds: list[GoldQuestion], decided: dict[str, str], na_probs: dict[str, float], thresholds: dict
-) -> dict:
-    """AUC of the (held-out) scores and the pooled leave-one-article-out decisions' F1."""
-    scored = evaluate(golds, decided, na_probs)
-    return {
-        "na_auc": round(no_answer_auc(golds, na_probs), 4),
-        "f1_leave_one_article_out": round(scored["f1"], 2),
-        "HasAns_f1": round(scored["HasAns_f1"], 2),
-        "NoAns_f1": round(scored["NoAns_f1"], 2),
-        "threshold_range": [round(min(thresholds.values()), 4), round(max(thresholds.values()), 4)],
-    }
-
-
-def read_log(run_dir: Path) -> dict[str, dict]:
-    with (run_dir / "log.jsonl").open(encoding="utf-8") as log:
-        return {record["id"]: record for record in map(json.loads, log) if "id" in record}
+        for title in dict.fromkeys(titles):
+            weights = fit_logistic(x[titles != title], unanswerable[titles != title], L2)
+            self.weights[title] = [round(float(w), 3) for w in weights]
+            probabilities = 1 / (1 + np.exp(-logit(weights, x)))
+            scores = {e.qid: float(p) for e, p in zip(examples, probabilities, strict=True)}
+            self.by_fold[title] = scores
+            self.held_out.update({e.qid: scores[e.qid] for e in examples if e.title == title})
 
 
 def main() -> None:
@@ -118,18 +95,13 @@ def main() -> None:
     parser.add_argument("--stem", default="na_score_variants")
     args = parser.parse_args()
 
-    records = read_log(args.run_dir)
+    records = read_records(args.run_dir / "log.jsonl")
     examples = [e for e in load_squad(args.data) if e.qid in records]
-    golds = [GoldQuestion(e.qid, e.answers) for e in examples]
     predictions = {e.qid: records[e.qid]["prediction"] for e in examples}
     features = {e.qid: answering_features(records[e.qid]) for e in examples}
-    summaries = {}
-    for name, scores in fixed_scores(features).items():
-        decided, thresholds = leave_one_article_out(examples, predictions, scores)
-        summaries[name] = summary(golds, decided, scores, thresholds)
+    summaries = {name: dev_report(examples, predictions, s) for name, s in fixed_scores(features).items()}
     folds = LogisticFolds(examples, features)
-    decided, thresholds = leave_one_article_out(examples, predictions, {}, fold_scores=folds)
-    summaries["logistic"] = summary(golds, decided, folds.held_out, thresholds)
+    summaries["logistic"] = dev_report(examples, predictions, folds.held_out, folds.by_fold.__getitem__)
     rows = "\n".join(
         f"| {name} | {s['na_auc']} | {s['f1_leave_one_article_out']} | {s['HasAns_f1']} | {s['NoAns_f1']} |"
         for name, s in summaries.items()
