@@ -298,6 +298,7 @@ class Trainer:
         from tqdm import tqdm
 
         config, state = self.config, self.state
+        state.stopped_early = False  # this fit's outcome: a run resumed past an early stop may end normally
         self.model.train()
         started = time.perf_counter() - state.elapsed_s
         bar = tqdm(

@@ -45,3 +45,22 @@ def test_early_stopping_counts_evaluations_without_improvement(
     assert run["metrics"]["steps"] == stopped_at
     assert run["metrics"]["stopped_early"] is early
     assert run["metrics"]["best_val_loss"] == 1.0
+
+
+def test_a_run_resumed_past_its_early_stop_ends_normally(tiny_llama_dir, tmp_path, monkeypatch):
+    """Stopped early at step 3 of 5, then resumed without patience: it trains to step 5 and its
+    record no longer says it stopped early."""
+    from edgeqa.finetune.run import resume_config, run_finetune
+    from edgeqa.finetune.trainer import Trainer
+
+    losses = iter([1.0, 2.0, 3.0, 4.0, 5.0])
+    monkeypatch.setattr(Trainer, "validation_loss", lambda self: next(losses))
+    config = tiny_config(
+        tiny_llama_dir, tmp_path, "resumed", max_steps=5, eval_every=1, early_stopping_patience=2
+    )
+    run_dir = run_finetune(config, show_progress=False)
+    assert json.loads((run_dir / "run.json").read_text())["metrics"]["stopped_early"] is True
+    resumed = resume_config(run_dir, {"early_stopping_patience": 0})
+    run_finetune(resumed, resume_dir=run_dir, show_progress=False)
+    metrics = json.loads((run_dir / "run.json").read_text())["metrics"]
+    assert (metrics["steps"], metrics["stopped_early"], metrics["best_val_loss"]) == (5, False, 1.0)
