@@ -91,6 +91,9 @@ class FinetuneConfig:
     """Validation questions used for the loss (a fixed, seeded subset)."""
     early_stopping_patience: int = 4
     """Stop after this many evaluations without a better validation loss (0: never)."""
+    keep_adapter: str = "best"
+    """The adapter a run ends with in adapter/: best (lowest validation loss) or final (the last
+    step's weights: for an annealed schedule judged on a validation part too small to rank steps)."""
     save_every: int = 25
     """Checkpoint every N steps for --resume."""
     negatives: tuple[str, ...] = ()
@@ -166,6 +169,7 @@ class FinetuneConfig:
                 "warmup_steps, eval_every, save_every and early_stopping_patience must be >= 0",
             ),
             (bool(self.target_modules), "target_modules must name at least one module"),
+            (self.keep_adapter in ("best", "final"), "keep_adapter must be best or final"),
         ]
         for ok, message in checks:
             if not ok:

@@ -338,7 +338,7 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
 
 
 # What may change when a run resumes: how long it goes on and how often it validates and saves.
-RESUME_OVERRIDES = ("max_steps", "eval_every", "save_every", "early_stopping_patience")
+RESUME_OVERRIDES = ("max_steps", "eval_every", "save_every", "early_stopping_patience", "keep_adapter")
 
 
 def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> FinetuneConfig:

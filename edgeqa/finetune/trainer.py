@@ -224,7 +224,7 @@ class Trainer:
         state["val_history"] = [tuple(x) for x in state["val_history"]]
         self.state = TrainState(**state)
 
-    def save_best_adapter(self) -> None:
+    def save_adapter(self) -> None:
         if not self.dist.is_main:
             return
         staging = self.folder.adapter_staging
@@ -288,7 +288,7 @@ class Trainer:
         if val < self.state.best_val_loss:
             self.state.best_val_loss = val
             self.state.evals_without_improvement = 0
-            self.save_best_adapter()
+            self.save_adapter()
         else:
             self.state.evals_without_improvement += 1
         patience = self.config.early_stopping_patience
@@ -337,6 +337,8 @@ class Trainer:
             bar.close()
             self.reporter.close()
         state.elapsed_s = time.perf_counter() - started
+        if config.keep_adapter == "final":
+            self.save_adapter()
         self.save_checkpoint()
         return state
 

@@ -43,6 +43,7 @@ def test_unknown_key_is_an_error_naming_it(tmp_path):
         ({"context_window": -1}, "context_window must be >= 0"),
         ({"epochs": -1}, "epochs must be >= 0"),
         ({"decision_weight": 0}, "decision_weight must be positive"),
+        ({"keep_adapter": "last"}, "keep_adapter must be best or final"),
         ({"prompt_layout": "answer-first"}, "prompt_layout must be one of context-first, question-first"),
     ],
 )

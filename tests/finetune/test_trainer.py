@@ -48,8 +48,11 @@ def test_early_stopping_counts_evaluations_without_improvement(
 
 
 def test_a_run_resumed_past_its_early_stop_ends_normally(tiny_llama_dir, tmp_path, monkeypatch):
-    """Stopped early at step 3 of 5, then resumed without patience: it trains to step 5 and its
-    record no longer says it stopped early."""
+    """Stopped early at step 3 of 5, then resumed without patience and keeping the final weights:
+    it trains to step 5, its record no longer says it stopped early, and adapter/ holds step 5's
+    weights although step 1 had the best validation loss."""
+    from safetensors.torch import load_file
+
     from edgeqa.finetune.run import resume_config, run_finetune
     from edgeqa.finetune.trainer import Trainer
 
@@ -60,7 +63,12 @@ def test_a_run_resumed_past_its_early_stop_ends_normally(tiny_llama_dir, tmp_pat
     )
     run_dir = run_finetune(config, show_progress=False)
     assert json.loads((run_dir / "run.json").read_text())["metrics"]["stopped_early"] is True
-    resumed = resume_config(run_dir, {"early_stopping_patience": 0})
+    best = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    resumed = resume_config(run_dir, {"early_stopping_patience": 0, "keep_adapter": "final"})
     run_finetune(resumed, resume_dir=run_dir, show_progress=False)
     metrics = json.loads((run_dir / "run.json").read_text())["metrics"]
     assert (metrics["steps"], metrics["stopped_early"], metrics["best_val_loss"]) == (5, False, 1.0)
+    kept = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    final = load_file(run_dir / "checkpoint" / "adapter_model.safetensors")
+    assert all((kept[key] == final[key]).all() for key in final)
+    assert any((kept[key] != best[key]).any() for key in best)
