@@ -337,7 +337,8 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     return folder.path
 
 
-# What may change when a run resumes: how long it goes on and how often it validates and saves.
+# What may change when a run resumes: how long it goes on, how often it validates and saves, and
+# which adapter it ends with.
 RESUME_OVERRIDES = ("max_steps", "eval_every", "save_every", "early_stopping_patience", "keep_adapter")
 
 

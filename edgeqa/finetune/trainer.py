@@ -288,7 +288,8 @@ class Trainer:
         if val < self.state.best_val_loss:
             self.state.best_val_loss = val
             self.state.evals_without_improvement = 0
-            self.save_adapter()
+            if self.config.keep_adapter == "best":  # "final" saves its weights once, at the end of fit
+                self.save_adapter()
         else:
             self.state.evals_without_improvement += 1
         patience = self.config.early_stopping_patience
@@ -298,7 +299,6 @@ class Trainer:
         from tqdm import tqdm
 
         config, state = self.config, self.state
-        state.stopped_early = False  # this fit's outcome: a run resumed past an early stop may end normally
         self.model.train()
         started = time.perf_counter() - state.elapsed_s
         bar = tqdm(
@@ -325,7 +325,6 @@ class Trainer:
                 last = state.step == config.max_steps
                 due = (config.eval_every and state.step % config.eval_every == 0) or last
                 if due and self._evaluate_and_maybe_stop() and not last:  # not 'early' at the end
-                    state.stopped_early = True
                     break
                 if config.save_every and state.step % config.save_every == 0:
                     self.save_checkpoint()
@@ -337,6 +336,7 @@ class Trainer:
             bar.close()
             self.reporter.close()
         state.elapsed_s = time.perf_counter() - started
+        state.stopped_early = state.step < config.max_steps  # this fit's end, also after a resume
         if config.keep_adapter == "final":
             self.save_adapter()
         self.save_checkpoint()
