@@ -23,6 +23,7 @@ METHODS = ("lora", "qlora")
 SCHEDULES = ("cosine", "linear", "constant")
 DTYPES = ("fp32", "bf16")
 REPORTERS = ("none", "tensorboard", "wandb")
+KEPT_ADAPTERS = ("best", "final")
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -169,7 +170,7 @@ class FinetuneConfig:
                 "warmup_steps, eval_every, save_every and early_stopping_patience must be >= 0",
             ),
             (bool(self.target_modules), "target_modules must name at least one module"),
-            (self.keep_adapter in ("best", "final"), "keep_adapter must be best or final"),
+            (self.keep_adapter in KEPT_ADAPTERS, f"keep_adapter must be {' or '.join(KEPT_ADAPTERS)}"),
         ]
         for ok, message in checks:
             if not ok:
