@@ -6,11 +6,14 @@ asked against their whole article (read in windows), shuffled as many users' req
 They are answered in one run: `Reader.answer_many` in this process (the engine's batch rate:
 what serving costs on top of), and the server with N concurrent clients, each sending its share
 back to back (1 client: the same requests one at a time). Reported per row: requests/s, latency
-p50/p95/p99, answered, refused with 503, lost (sent but never answered) and the server's
-batches; and the server's peak RSS.
+p50/p95/p99, answered, refused with 503 (and how fast the refusals came), timed out at the
+client, lost (sent but never answered) and the server's batches; and the server's peak RSS.
+With `--max-wait S` the server refuses what it could not start within S seconds: the rows then
+say how many answers came later than S (at most one batch later, if the bound holds).
 
 usage: python benchmarks/serve_load.py [--data <squad.json>] [--requests 120] [--articles 4]
-       [--clients 1,4,20,50] [--model smollm2-135m-squad] [--threads 2] [--stem serve_load]
+       [--clients 1,4,20,50] [--model smollm2-135m-squad] [--threads 2] [--max-wait 30]
+       [--timeout 600] [--stem serve_load]
 """
 
 from __future__ import annotations
@@ -47,20 +50,26 @@ def requests_of(data: str, count: int, articles: int) -> list[dict[str, str]]:
     return mixed
 
 
-def post(base: str, body: dict[str, str]) -> tuple[int, float]:
-    """(HTTP status, seconds) of one answer request; 0 when the connection failed."""
+TIMED_OUT = -1  # the status of a request the client gave up on
+
+
+def post(base: str, body: dict[str, str], timeout: float = 600) -> tuple[int, float]:
+    """(HTTP status, seconds) of one answer request; 0 when the connection failed, TIMED_OUT
+    when no reply came within `timeout`."""
     request = urllib.request.Request(
         base + "/v1/answer", json.dumps(body).encode(), {"Content-Type": "application/json"}
     )
     began = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=600) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
             status = response.status
     except urllib.error.HTTPError as error:
         status = error.code
-    except OSError:
-        status = 0
+    except TimeoutError:
+        status = TIMED_OUT
+    except OSError as error:
+        status = TIMED_OUT if isinstance(getattr(error, "reason", None), TimeoutError) else 0
     return status, time.perf_counter() - began
 
 
@@ -72,8 +81,11 @@ def batches(base: str) -> int:
     )
 
 
-def row(results: list[tuple[int, float]], wall: float, sent: int, batch_count: int) -> dict[str, Any]:
+def row(
+    results: list[tuple[int, float]], wall: float, sent: int, batch_count: int, max_wait: float
+) -> dict[str, Any]:
     answered = [seconds for status, seconds in results if status == 200]
+    refused = [seconds for status, seconds in results if status == 503]
     percentiles = np.percentile(answered, [50, 95, 99]) if answered else [float("nan")] * 3
     return {
         "requests_per_s": round(len(answered) / wall, 3),
@@ -81,23 +93,29 @@ def row(results: list[tuple[int, float]], wall: float, sent: int, batch_count: i
         "latency_p95_s": round(float(percentiles[1]), 3),
         "latency_p99_s": round(float(percentiles[2]), 3),
         "answered": len(answered),
-        "refused_503": sum(1 for status, _ in results if status == 503),
-        "errors": sum(1 for status, _ in results if status not in (200, 503)),
+        "latency_max_s": round(max(answered), 3) if answered else None,
+        "answered_after_max_wait": sum(1 for seconds in answered if seconds > max_wait),
+        "refused_503": len(refused),
+        "refused_max_s": round(max(refused), 3) if refused else None,
+        "timed_out": sum(1 for status, _ in results if status == TIMED_OUT),
+        "errors": sum(1 for status, _ in results if status not in (200, 503, TIMED_OUT)),
         "lost": sent - len(results),
         "batches": batch_count,
         "wall_s": round(wall, 2),
     }
 
 
-def load(base: str, requests: list[dict[str, str]], clients: int) -> dict[str, Any]:
+def load(base: str, requests: list[dict[str, str]], clients: int, args) -> dict[str, Any]:
     """Every request sent by `clients` concurrent clients, each sending its share back to back."""
     shares = [requests[i::clients] for i in range(clients)]
     before = batches(base)
     began = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        results = [r for share in pool.map(lambda s: [post(base, b) for b in s], shares) for r in share]
+        results = [
+            r for share in pool.map(lambda s: [post(base, b, args.timeout) for b in s], shares) for r in share
+        ]
     wall = time.perf_counter() - began
-    return row(results, wall, len(requests), batches(base) - before)
+    return row(results, wall, len(requests), batches(base) - before, args.max_wait)
 
 
 def engine_rate(model: str, requests: list[dict[str, str]], threads: int) -> dict[str, Any]:
@@ -127,6 +145,7 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "edgeqa", "serve", "--model", args.model, "--port", str(port)]
     command += ["--threads", str(args.threads), "--queue-size", str(args.queue_size)]
+    command += ["--max-wait", str(args.max_wait)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -151,6 +170,8 @@ def main() -> int:
     parser.add_argument("--model", default="smollm2-135m-squad")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--queue-size", type=int, default=64)
+    parser.add_argument("--max-wait", type=float, default=30.0, help="the server's --max-wait")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds a client waits for a reply")
     parser.add_argument("--stem", default="serve_load")
     args = parser.parse_args()
 
@@ -162,13 +183,15 @@ def main() -> int:
         "model": args.model,
         "threads": args.threads,
         "queue_size": args.queue_size,
+        "max_wait_s": args.max_wait,
+        "client_timeout_s": args.timeout,
         "reader_answer_many": engine_rate(args.model, requests, args.threads),
     }
     server, base = start_server(args)
     try:
         post(base, requests[0])  # warm-up
         for clients in (int(c) for c in args.clients.split(",")):
-            result[f"clients_{clients}"] = load(base, requests, clients)
+            result[f"clients_{clients}"] = load(base, requests, clients, args)
         result["server_peak_rss_mib"] = peak_rss_mib(server.pid)
     finally:
         server.terminate()

@@ -8,15 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edgeqa.demo.service import (
-    DOCUMENT_SUFFIXES,
-    MAX_CONTEXT_CHARS,
-    MAX_QUESTION_CHARS,
-    QAService,
-    model_choices,
-    read_document,
-)
+from edgeqa.demo.service import QAService, model_choices, read_document
 from edgeqa.errors import EdgeQAError
+from edgeqa.reader.inputs import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
 from edgeqa.reader.policy import AnswerPolicy
 
 TITLE = "edgeqa: extractive QA on a CPU"
@@ -81,15 +75,15 @@ def build_app(service: QAService, concurrency: int = 16, queue_size: int = 64):
                     max_length=MAX_CONTEXT_CHARS,
                     elem_id="context",
                 )
-                document = gr.File(
-                    label="Document", file_types=list(DOCUMENT_SUFFIXES), type="filepath", elem_id="upload"
-                )
+                # No file_types / choices checks in Gradio: those refuse with a traceback on the
+                # console; read_document and the service refuse with one line instead.
+                document = gr.File(label="Document (.txt or .md)", type="filepath", elem_id="upload")
                 question = gr.Textbox(label="Question", max_length=MAX_QUESTION_CHARS, elem_id="question")
                 model = gr.Dropdown(
                     choices=list(service.models),
                     value=service.default_model,
                     label="Model",
-                    allow_custom_value=False,
+                    allow_custom_value=True,
                 )
                 ask = gr.Button("Answer", variant="primary", elem_id="ask")
             with gr.Column(scale=2):

@@ -16,13 +16,12 @@ from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.reader.answer import Answer
+from edgeqa.reader.inputs import MAX_CONTEXT_CHARS, check_lengths, check_text
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.reader import Reader
 from edgeqa.runtime.engine_config import EngineConfig
 from edgeqa.serve.batcher import Batcher, QueueFull
 
-MAX_CONTEXT_CHARS = 200_000
-MAX_QUESTION_CHARS = 300
 TOP_K = 3  # the answer and the next best spans shown beside it
 NO_ANSWER_MESSAGE = "The context does not contain the answer."
 DOCUMENT_SUFFIXES = (".txt", ".md")
@@ -99,16 +98,16 @@ def model_choices(paths: list[Path], sources: dict[Path, str] | None = None) -> 
     return choices
 
 
-def check_inputs(context: str, question: str) -> tuple[str, str]:
-    context, question = (context or "").strip(), (question or "").strip()
+def check_inputs(context: object, question: object) -> tuple[str, str]:
+    """The page's texts, stripped, under the Reader's rules and the limits; one message each."""
+    context = context.strip() if isinstance(context, str) else context
+    question = question.strip() if isinstance(question, str) else question
     if not context:
         raise EdgeQAError("Paste a context (a paragraph the answer should come from).")
     if not question:
         raise EdgeQAError("Ask a question about the context.")
-    if len(context) > MAX_CONTEXT_CHARS:
-        raise EdgeQAError(f"The context is {len(context)} characters; the limit is {MAX_CONTEXT_CHARS}.")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise EdgeQAError(f"The question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}.")
+    context, question = check_text("context", context), check_text("question", question)
+    check_lengths(question, context)
     return context, question
 
 

@@ -1,7 +1,8 @@
 """The per-question JSONL log that makes an evaluation resumable.
 
-Each finished question is one line, flushed and fsynced with its group, so a killed run loses
-at most the group in flight. A line cut short by the kill is dropped on the next start.
+Each finished question is one line, flushed and fsynced with its chunk, so a killed run loses
+at most the chunk in flight. A line cut short by the kill is dropped on the next start; a chunk
+logged in part is answered again whole (evaluation/run.py).
 """
 
 from __future__ import annotations

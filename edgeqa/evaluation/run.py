@@ -27,8 +27,6 @@ from edgeqa.reader.windows import WindowOptions
 from edgeqa.runtime.engine_config import EngineConfig
 from edgeqa.squad_metrics import GoldQuestion, always_abstain_baseline, evaluate, no_answer_auc
 
-TOO_LONG_POLICIES = ("window", "skip", "error")
-
 
 @dataclass(frozen=True)
 class EvalRequest:
@@ -77,15 +75,15 @@ def _claim_out_dir(request: EvalRequest, model_sha256: str | None, threshold: fl
     )
 
 
-def _too_long(request: EvalRequest, reader, pending: Sequence[QAExample]) -> set[int]:
+def _too_long(request: EvalRequest, reader, examples: Sequence[QAExample]) -> set[int]:
     """Indices of questions whose context is longer than one window, unless --too-long window
     reads those in windows; with error, the first of them is one line naming the option."""
     if request.too_long == "window":
         return set()
-    windows = {context: len(reader.split(context)) for context in {e.context for e in pending}}
-    too_long = {i for i, e in enumerate(pending) if windows[e.context] > 1}
+    windows = {context: len(reader.split(context)) for context in {e.context for e in examples}}
+    too_long = {i for i, e in enumerate(examples) if windows[e.context] > 1}
     if too_long and request.too_long == "error":
-        first = pending[min(too_long)]
+        first = examples[min(too_long)]
         raise EdgeQAError(
             f"question {first.qid}: its context is longer than one window ({reader.window_tokens} "
             "tokens of --max-seq-len); pass --too-long window (the default) or skip"
@@ -109,9 +107,36 @@ def _record(example: QAExample, answer: Answer) -> dict[str, Any]:
     }
 
 
-def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: int) -> None:
+def _skip_record(example: QAExample) -> dict[str, Any]:
+    return {
+        "id": example.qid,
+        "prediction": "",
+        "na_prob": 1.0,
+        "skipped": "too_long",
+        "prompt_tokens": 0,
+        "generated_tokens": 0,
+        "latency_s": 0.0,
+    }
+
+
+def _progress_bar(request: EvalRequest, done: int):
     from tqdm import tqdm
 
+    return tqdm(
+        total=len(request.examples),
+        initial=done,
+        unit="q",
+        desc="eval",
+        disable=not request.show_progress,
+        dynamic_ncols=True,
+    )
+
+
+def _answer_with_reader(request: EvalRequest, records: dict[str, dict[str, Any]]) -> int:
+    """Answer every chunk of questions (Reader.chunks, planned over the whole run) not wholly in
+    the log, each logged in one write. A chunk cut short by a kill is answered again whole, as
+    the same chunk: llama.cpp's numbers depend on what is decoded together, so a resumed run
+    gives exactly the uninterrupted run's answers."""
     from edgeqa.reader.reader import Reader
 
     assert request.model is not None
@@ -119,55 +144,32 @@ def _answer_pending(request: EvalRequest, pending: Sequence[QAExample], done: in
         Reader.from_settings(request.model, request.policy, request.engine, request.windows) as reader,
         RecordWriter(request.out_dir / "log.jsonl") as writer,
     ):
-        skipped = _too_long(request, reader, pending)
-        writer.write(
-            {
-                "id": pending[i].qid,
-                "prediction": "",
-                "na_prob": 1.0,
-                "skipped": "too_long",
-                "prompt_tokens": 0,
-                "generated_tokens": 0,
-                "latency_s": 0.0,
-            }
-            for i in sorted(skipped)
-        )
-        kept = [e for i, e in enumerate(pending) if i not in skipped]
-        with tqdm(
-            total=done + len(pending),
-            initial=done + len(skipped),
-            unit="q",
-            desc="eval",
-            disable=not request.show_progress,
-            dynamic_ncols=True,
-        ) as bar:
-            answered: list[dict[str, Any]] = []
-            for index, answer in reader.iter_answers([(e.question, e.context) for e in kept]):
-                answered.append(_record(kept[index], answer))
-                if len(answered) >= reader.engine.config.parallel:
-                    writer.write(answered)
-                    bar.update(len(answered))
-                    answered = []
-            writer.write(answered)
-            bar.update(len(answered))
+        skipped = _too_long(request, reader, request.examples)
+        newly_skipped = [
+            request.examples[i] for i in sorted(skipped) if request.examples[i].qid not in records
+        ]
+        writer.write(_skip_record(e) for e in newly_skipped)
+        kept = [e for i, e in enumerate(request.examples) if i not in skipped]
+        chunks = [
+            [kept[i] for i in chunk] for chunk in reader.chunks([(e.question, e.context) for e in kept])
+        ]
+        todo = [chunk for chunk in chunks if any(e.qid not in records for e in chunk)]
+        with _progress_bar(request, len(request.examples) - sum(len(c) for c in todo)) as bar:
+            for chunk in todo:
+                answers = reader.answer_many([(e.question, e.context) for e in chunk])
+                writer.write(_record(e, a) for e, a in zip(chunk, answers, strict=True))
+                bar.update(len(chunk))
+    return len(newly_skipped) + sum(len(c) for c in todo)
 
 
-def _ask_endpoint(request: EvalRequest, pending: Sequence[QAExample], done: int) -> None:
+def _ask_endpoint(request: EvalRequest, records: dict[str, dict[str, Any]]) -> int:
     """One request per question, logged as it returns, so an interrupted run resumes."""
-    from tqdm import tqdm
-
     assert request.endpoint is not None
     client = EndpointClient(request.endpoint)
+    pending = [e for e in request.examples if e.qid not in records]
     with (
         RecordWriter(request.out_dir / "log.jsonl") as writer,
-        tqdm(
-            total=done + len(pending),
-            initial=done,
-            unit="q",
-            desc="eval",
-            disable=not request.show_progress,
-            dynamic_ncols=True,
-        ) as bar,
+        _progress_bar(request, len(request.examples) - len(pending)) as bar,
     ):
         for example in pending:
             reply = client.chat(
@@ -186,6 +188,7 @@ def _ask_endpoint(request: EvalRequest, pending: Sequence[QAExample], done: int)
             }
             writer.write([record])
             bar.update(1)
+    return len(pending)
 
 
 def _latency_summary(latencies: Sequence[float]) -> dict[str, float]:
@@ -210,12 +213,12 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
     _claim_out_dir(request, model_sha256, threshold)
     log_path = request.out_dir / "log.jsonl"
     records = read_records(log_path)
-    pending = [e for e in request.examples if e.qid not in records]
+    answered = 0
     started = time.perf_counter()
-    if pending:
-        answer = _answer_pending if request.endpoint is None else _ask_endpoint
+    if any(e.qid not in records for e in request.examples):
+        answer = _answer_with_reader if request.endpoint is None else _ask_endpoint
         try:
-            answer(request, pending, done=len(request.examples) - len(pending))
+            answered = answer(request, records)
         except EdgeQAError:  # e.g. a prompt too long for the context: the folder stays reusable
             release_unstarted(request.out_dir, "eval_config.json", "log.jsonl")
             raise
@@ -242,9 +245,9 @@ def run_eval(request: EvalRequest) -> dict[str, Any]:
         "generated_tokens": sum(records[e.qid]["generated_tokens"] for e in request.examples),
         "latency_s": _latency_summary([records[e.qid]["latency_s"] for e in request.examples]),
         "this_session": {
-            "questions": len(pending),
+            "questions": answered,
             "wall_s": round(elapsed, 2),
-            "questions_per_s": round(len(pending) / elapsed, 2) if pending and elapsed else None,
+            "questions_per_s": round(answered / elapsed, 2) if answered and elapsed else None,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "engine": asdict(request.engine),
         },

@@ -24,6 +24,8 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.prompts import ABSTAIN, parse_answer
 from edgeqa.reader.answer import Answer
 from edgeqa.reader.calibration import ThresholdChoice
+from edgeqa.reader.guard import CLOSED, UseGuard
+from edgeqa.reader.inputs import check_pair, check_pairs, check_text, check_top_k
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.windows import QUESTION_RESERVE, Window, WindowIndex, WindowOptions, plan_windows
 from edgeqa.runtime.engine_config import EngineConfig, Generation, StreamTimings
@@ -49,7 +51,10 @@ class _Read:
 
 class Reader:
     """A GGUF reader on llama.cpp. `model`: a shipped reader's name (merged on first use into a
-    fast local copy), `embedded`, or a GGUF path; the options are named as the CLI's."""
+    fast local copy), `embedded`, or a GGUF path; the options are named as the CLI's.
+
+    Safe to share between threads: calls take turns (see guard.py). After close() every call
+    raises EdgeQAError; bad arguments raise EdgeQAError naming them, before any decoding."""
 
     def __init__(
         self,
@@ -70,6 +75,8 @@ class Reader:
         from edgeqa.hardware import usable_cores
         from edgeqa.reader.shipped import resolve_reader_model
 
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise EdgeQAError(f"threads must be at least 1 (or None: the usable cores), not {threads!r}")
         policy = AnswerPolicy(decoding=decoding, na_score=na_score, na_threshold=str(na_threshold))
         engine = EngineConfig(
             n_ctx=n_ctx,
@@ -112,6 +119,7 @@ class Reader:
         config, threshold = policy.apply(engine, model)
         self.threshold: ThresholdChoice = threshold  # None: the model decides; and why
         self.engine = QAEngine(model, config)
+        self._guard = UseGuard(self.engine.close)
         overhead = len(self.engine.qa_prompt("", ""))
         self.window_tokens = windows.max_seq_len - overhead - QUESTION_RESERVE
         if self.window_tokens < 32:
@@ -122,7 +130,13 @@ class Reader:
             )
 
     def close(self) -> None:
-        self.engine.close()
+        """Free the llama.cpp model and context (after the call in progress, if any); every
+        later call raises EdgeQAError. Closing twice is harmless."""
+        self._guard.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._guard.closed
 
     def __enter__(self) -> Reader:
         return self
@@ -134,6 +148,7 @@ class Reader:
     def answer(self, question: str, context: str, top_k: int = 1) -> Answer | list[Answer]:
         """The answer to `question` from `context` (a list of up to `top_k` different spans,
         best first, when top_k > 1)."""
+        question, context = check_pair(question, context)
         return self.answer_many([(question, context)], top_k=top_k)[0]
 
     def answer_many(
@@ -145,7 +160,7 @@ class Reader:
         """Answers to many (question, context) pairs, in their order. Questions on the same
         context are decoded together over its shared prefix; `progress(n)` hears of each n
         answered."""
-        pairs = list(pairs)
+        pairs = check_pairs(pairs)
         answers: list = [None] * len(pairs)
         for index, answer in self.iter_answers(pairs, top_k):
             answers[index] = answer
@@ -156,45 +171,65 @@ class Reader:
     def iter_answers(
         self, pairs: Sequence[tuple[str, str]], top_k: int = 1
     ) -> Iterator[tuple[int, Answer | list[Answer]]]:
-        """(index into `pairs`, answer) as each chunk of contexts is read: what a resumable run
-        logs as it goes. Contexts are read CHUNK_QUESTIONS questions at a time, their questions
-        planned together so that small contexts share decoding steps."""
-        if top_k < 1:
-            raise EdgeQAError(f"top_k must be at least 1, not {top_k}")
+        """(index into `pairs`, answer) as each chunk (see `chunks`) is read: what a resumable
+        run logs as it goes. The arguments are checked now, the answers read as it is iterated."""
+        pairs = check_pairs(pairs)
+        top_k = check_top_k(top_k)
+        if self.closed:
+            raise EdgeQAError(CLOSED)
+        return self._iter_answers(pairs, top_k)
+
+    @staticmethod
+    def chunks(pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """The indices of `pairs` read together, in reading order: whole contexts, in the order
+        they first appear, gathered until a chunk holds CHUNK_QUESTIONS questions, so that
+        small contexts share decoding steps. A chunk's pairs given alone to answer_many form
+        the same single chunk: that is how a resumed evaluation answers as an uninterrupted one."""
         by_context: dict[str, list[int]] = {}
-        for index, (question, context) in enumerate(pairs):
-            if not question.strip() or not context.strip():
-                raise EdgeQAError(f"pair {index}: the question and the context must both hold text")
+        for index, (_, context) in enumerate(pairs):
             by_context.setdefault(context, []).append(index)
+        chunks: list[list[int]] = [[]]
+        for indices in by_context.values():
+            if len(chunks[-1]) >= CHUNK_QUESTIONS:
+                chunks.append([])
+            chunks[-1].extend(indices)
+        return [chunk for chunk in chunks if chunk]
+
+    def _iter_answers(
+        self, pairs: list[tuple[str, str]], top_k: int
+    ) -> Iterator[tuple[int, Answer | list[Answer]]]:
         branches = 1 if top_k == 1 else min(top_k + ALTERNATIVES, self.engine.config.parallel)
-        chunk: list[tuple[list[Window], list[int]]] = []
-        for context, indices in by_context.items():
-            chunk.append((self.split(context), indices))
-            if sum(len(i) for _, i in chunk) >= CHUNK_QUESTIONS:
-                yield from self._answer_chunk(chunk, pairs, branches, top_k)
-                chunk = []
-        if chunk:
-            yield from self._answer_chunk(chunk, pairs, branches, top_k)
+        for chunk in self.chunks(pairs):
+            with self._guard.turn():
+                answered = self._answer_chunk(chunk, pairs, branches, top_k)
+            yield from answered  # outside the turn: the caller may do anything between answers
 
     def split(self, context: str) -> list[Window]:
         """`context` as the windows it is read in (one when it fits)."""
+        check_text("context", context)
+        with self._guard.turn():
+            return self._split(context)
+
+    def _split(self, context: str) -> list[Window]:
         return plan_windows(
             context, self.engine.token_starts(context), self.window_tokens, self.windows.doc_stride
         )
 
     def _answer_chunk(
-        self,
-        chunk: list[tuple[list[Window], list[int]]],
-        pairs: Sequence[tuple[str, str]],
-        branches: int,
-        top_k: int,
-    ) -> Iterator[tuple[int, Answer | list[Answer]]]:
+        self, chunk: list[int], pairs: Sequence[tuple[str, str]], branches: int, top_k: int
+    ) -> list[tuple[int, Answer | list[Answer]]]:
         """Every question of the chunk read in its chosen windows, then combined."""
-        reads = self._read(chunk, pairs, branches)
-        for windows, indices in chunk:
+        by_context: dict[str, list[int]] = {}
+        for index in chunk:
+            by_context.setdefault(pairs[index][1], []).append(index)
+        planned = [(self._split(context), indices) for context, indices in by_context.items()]
+        reads = self._read(planned, pairs, branches)
+        answered: list[tuple[int, Answer | list[Answer]]] = []
+        for windows, indices in planned:
             for index in indices:
                 candidates = self._combine(windows, reads[index])
-                yield index, candidates[0] if top_k == 1 else candidates[:top_k]
+                answered.append((index, candidates[0] if top_k == 1 else candidates[:top_k]))
+        return answered
 
     def _read(
         self, chunk: list[tuple[list[Window], list[int]]], pairs: Sequence[tuple[str, str]], branches: int
@@ -308,13 +343,31 @@ class Reader:
     def stream(self, question: str, context: str, timings: StreamTimings | None = None) -> Iterator[str]:
         """The answer to one question, piece by piece as it is decoded (for a chat page and for
         latency profiling); an abstention comes as the model's abstention word. Only for a
-        context that fits one window: answer() reads longer ones."""
-        if len(self.engine.session.tokenize(context, special=False)) > self.window_tokens:
-            raise EdgeQAError(
-                f"the context is longer than one window ({self.window_tokens} tokens); use answer()"
-            )
-        prompt = self.engine.qa_prompt(context, question)
-        return self.engine.stream(prompt, timings, reuse_prefix=False, context=context)
+        context that fits one window: answer() reads longer ones. The stream holds the Reader's
+        turn until it is exhausted or closed: other threads wait for it meanwhile."""
+        question, context = check_pair(question, context)
+        with self._guard.turn():
+            if len(self.engine.session.tokenize(context, special=False)) > self.window_tokens:
+                raise EdgeQAError(
+                    f"the context is longer than one window ({self.window_tokens} tokens); use answer()"
+                )
+            prompt = self.engine.qa_prompt(context, question)
+        return self._stream(prompt, context, timings)
+
+    def _stream(self, prompt: list[int], context: str, timings: StreamTimings | None) -> Iterator[str]:
+        self._guard.acquire()
+        pieces = self.engine.stream(prompt, timings, reuse_prefix=False, context=context)
+        try:
+            while not self._guard.closed:
+                try:
+                    piece = next(pieces)
+                except StopIteration:
+                    return
+                yield piece
+            raise EdgeQAError(CLOSED)
+        finally:
+            pieces.close()  # the engine's own clean-up, still within the turn
+            self._guard.release()
 
 
 def locate(context: str, text: str, byte_ends: Sequence[int]) -> int | None:

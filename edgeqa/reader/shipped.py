@@ -8,6 +8,9 @@ The merge takes seconds and happens once per adapter version, in a cache keyed b
 adapter's sha256; the adapter's calibrated thresholds come along (its answers are the same
 model's, measured within noise on the dev set; see benchmarks/RESULTS.md).
 A GGUF path (the LoRA file itself included) is always used as given.
+
+A merge works in a `.merge-<pid>-*` folder beside its target; one left by a killed process
+(about 300 MB) is removed by the next first use, whichever reader it was for.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def merged_reader(name: str) -> Path:
     digest = sha256_file(adapter)
     folder = cache_dir() / "readers" / f"{name}-{digest[:16]}"
     target = folder / f"{name}-{MERGED_QUANT.upper()}.gguf"
+    remove_abandoned_merges(cache_dir() / "readers")
     if target.is_file():
         return target
     try:
@@ -67,6 +71,35 @@ def merged_reader(name: str) -> Path:
     return target
 
 
+def remove_abandoned_merges(readers: Path) -> list[Path]:
+    """Remove the work folders of merges whose process is gone (killed mid-merge); returns them.
+    A folder named before the owner's pid was part of its name goes once it is a day old."""
+    removed = []
+    for work in readers.glob("*/.merge-*"):
+        owner = work.name.split("-")[1]
+        if owner.isdigit():
+            abandoned = not _alive(int(owner))
+        else:
+            try:
+                abandoned = time.time() - work.stat().st_mtime > 86_400
+            except OSError:  # removed meanwhile by another process
+                continue
+        if abandoned:
+            shutil.rmtree(work, ignore_errors=True)
+            removed.append(work)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _merge_into(adapter: Path, digest: str, target: Path) -> None:
     """Merge, quantize and carry the calibration; every file is whole or absent (concurrent
     first uses each work in their own folder and the last rename wins)."""
@@ -79,7 +112,7 @@ def _merge_into(adapter: Path, digest: str, target: Path) -> None:
 
     info = read_gguf_info(adapter)
     base = adapter_base_info(info)
-    work = Path(tempfile.mkdtemp(prefix=".merge-", dir=target.parent))
+    work = Path(tempfile.mkdtemp(prefix=f".merge-{os.getpid()}-", dir=target.parent))
     try:
         merged = merge_lora_gguf(
             base.path, adapter, work / "merged-F16.gguf", {PROMPT_LAYOUT_KEY: info.prompt_layout}

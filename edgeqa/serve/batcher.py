@@ -4,25 +4,38 @@ A worker thread owns the Reader (llama.cpp is not thread-safe). Whenever it is f
 every request waiting (up to `max_batch`) and reads them in one `Reader.answer_many`: questions
 on the same context share its KV cells, questions on different contexts share the decoding
 steps of one llama.cpp batch. A request that arrives while a batch runs joins the next one, so
-the wait of a newcomer is bounded by one batch, not by everyone queued before it. The queue is
-bounded: a full queue refuses at once (the HTTP layer answers 503 with Retry-After), never
-dropping or cancelling what it accepted; a client that goes away before its batch starts
-frees its place.
+the wait of a newcomer is bounded by one batch, not by everyone queued before it.
+
+Admission is bounded twice: by count (`queue_size`) and by time (`max_wait`: a request that
+would not start within it, judged from the recent seconds per request, is refused at once, so
+that it can go elsewhere instead of timing out here). Refusals raise `QueueFull` with a
+Retry-After estimate; what was accepted is never dropped, except by its client going away
+before its batch starts. A request is checked before it joins a batch, and one that still
+fails inside a batch fails alone: the batch is read again one request at a time.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from edgeqa.reader.answer import Answer
+from edgeqa.reader.inputs import check_pair, check_top_k
+
+DEFAULT_MAX_WAIT_S = 30.0
+COST_SMOOTHING = 0.3  # weight of the newest batch in the seconds-per-request estimate
 
 
 class QueueFull(Exception):
-    """The batcher holds `queue_size` requests already."""
+    """The request cannot be taken now; `retry_after` says in how many seconds to try again."""
+
+    def __init__(self, message: str, retry_after: int = 2):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -46,14 +59,24 @@ class BatchRecord:
 class Batcher:
     """The queue and worker in front of one Reader."""
 
-    def __init__(self, reader, queue_size: int = 64, max_batch: int = 32, on_batch=None):
+    def __init__(
+        self,
+        reader,
+        queue_size: int = 64,
+        max_batch: int = 32,
+        on_batch=None,
+        max_wait: float = DEFAULT_MAX_WAIT_S,
+    ):
         self.reader = reader
         self.queue_size = queue_size
         self.max_batch = max_batch
+        self.max_wait = max_wait
         self.on_batch = on_batch
         self._waiting: collections.deque[Job] = collections.deque()
         self._condition = threading.Condition()
         self._closed = False
+        self._seconds_per_request: float | None = None  # None until a batch has run
+        self._running: tuple[float, int] | None = None  # the batch being read: (started, size)
         self._worker = threading.Thread(target=self._work, name="edgeqa-batcher", daemon=True)
         self._worker.start()
 
@@ -63,16 +86,50 @@ class Batcher:
         return len(self._waiting)
 
     def submit(self, question: str, context: str, top_k: int = 1) -> Future:
-        """A future for the answer (a list when top_k > 1); QueueFull when the queue is full."""
-        job = Job(question, context, top_k)
+        """A future for the answer (a list when top_k > 1). EdgeQAError for a bad request;
+        QueueFull when the queue is full or the request could not start within max_wait."""
+        question, context = check_pair(question, context)
+        job = Job(question, context, check_top_k(top_k))
         with self._condition:
             if self._closed:
-                raise QueueFull("the server is shutting down")
+                raise QueueFull("the server is shutting down", retry_after=5)
             if len(self._waiting) >= self.queue_size:
-                raise QueueFull(f"{len(self._waiting)} requests are waiting (--queue-size {self.queue_size})")
+                raise QueueFull(
+                    f"{len(self._waiting)} requests are waiting (--queue-size {self.queue_size})",
+                    _retry_after(self._estimated_wait()),
+                )
+            wait = self._estimated_wait()
+            if wait > self.max_wait:
+                raise QueueFull(
+                    f"a new request would wait about {wait:.0f} s to start (--max-wait {self.max_wait:g})",
+                    _retry_after(wait - self.max_wait),
+                )
             self._waiting.append(job)
             self._condition.notify()
         return job.future
+
+    @property
+    def seconds_per_request(self) -> float | None:
+        """Recent seconds per request (smoothed over batches); None before the first batch."""
+        return self._seconds_per_request
+
+    def estimated_wait(self) -> float:
+        """Seconds until a request submitted now would start, from the recent batches."""
+        with self._condition:
+            return self._estimated_wait()
+
+    def _estimated_wait(self) -> float:
+        """The running batch's remaining time plus the full batches queued ahead (a request
+        joins the first batch that has room). Called with the condition held."""
+        cost = self._seconds_per_request
+        if cost is None:
+            return 0.0
+        remaining = 0.0
+        if self._running is not None:
+            started, size = self._running
+            remaining = max(0.0, size * cost - (time.perf_counter() - started))
+        full_batches_ahead = len(self._waiting) // self.max_batch
+        return remaining + full_batches_ahead * self.max_batch * cost
 
     def close(self) -> None:
         """Answer what was accepted, then stop the worker."""
@@ -93,6 +150,7 @@ class Batcher:
                 job = self._waiting.popleft()
                 if job.future.set_running_or_notify_cancel():  # False: its client went away
                     batch.append(job)
+            self._running = (time.perf_counter(), len(batch))
             return batch
 
     def _work(self) -> None:
@@ -105,14 +163,42 @@ class Batcher:
         answers: list[Answer] = []
         for top_k in sorted({job.top_k for job in batch}):
             jobs = [job for job in batch if job.top_k == top_k]
-            try:
-                found = self.reader.answer_many([(job.question, job.context) for job in jobs], top_k=top_k)
-            except Exception as exc:  # every job of this batch hears of it; the worker goes on
-                for job in jobs:
-                    job.future.set_exception(exc)
-                continue
-            for job, answer in zip(jobs, found, strict=True):
-                job.future.set_result(answer)
-                answers.append(answer[0] if isinstance(answer, list) else answer)  # one per request
+            for job, outcome in zip(jobs, self._read(jobs, top_k), strict=True):
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                    continue
+                job.future.set_result(outcome)
+                answers.append(outcome[0] if isinstance(outcome, list) else outcome)  # one per request
+        seconds = time.perf_counter() - started
+        with self._condition:
+            per_request = seconds / len(batch)
+            previous = self._seconds_per_request
+            self._seconds_per_request = (
+                per_request
+                if previous is None
+                else COST_SMOOTHING * per_request + (1 - COST_SMOOTHING) * previous
+            )
+            self._running = None
         if self.on_batch is not None:
-            self.on_batch(BatchRecord(len(batch), time.perf_counter() - started, answers))
+            self.on_batch(BatchRecord(len(batch), seconds, answers))
+
+    def _read(self, jobs: list[Job], top_k: int) -> list:
+        """Each job's answer, or the exception its own request raised: when the batch fails,
+        its requests are read again one by one, so one bad request fails alone."""
+        try:
+            return self.reader.answer_many([(job.question, job.context) for job in jobs], top_k=top_k)
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [exc]
+        outcomes: list = []
+        for job in jobs:
+            try:
+                outcomes.append(self.reader.answer_many([(job.question, job.context)], top_k=top_k)[0])
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+def _retry_after(seconds: float) -> int:
+    """A Retry-After header's whole seconds: at least 1, at most a minute."""
+    return max(1, min(60, math.ceil(seconds)))

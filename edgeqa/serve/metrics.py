@@ -15,7 +15,11 @@ PREFIX = "edgeqa"
 
 
 class ServeMetrics:
-    """Requests by status, batches, queue depth, latency histogram, prompt and generated tokens."""
+    """Responses by status, batches, queue depth, latency histogram, prompt and generated tokens.
+
+    Every response is counted by its status (an unknown route, a wrong key, a body too large, a
+    500 included), except health probes and successful scrapes, which would drown the rest;
+    the latency histogram holds the answered requests."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -27,12 +31,15 @@ class ServeMetrics:
         self.batches = 0
         self.batched_requests = 0
 
-    def request_done(self, status: int, seconds: float | None = None) -> None:
+    def response_sent(self, status: int) -> None:
         with self._lock:
             self.requests[str(status)] += 1
-            if seconds is not None:
-                self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-                self.latency_sum += seconds
+
+    def answered(self, seconds: float) -> None:
+        """An answer's time from arrival to reply."""
+        with self._lock:
+            self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            self.latency_sum += seconds
 
     def batch_done(self, size: int, prompt_tokens: int, generated_tokens: int) -> None:
         with self._lock:
@@ -45,7 +52,7 @@ class ServeMetrics:
         """The exposition text for GET /metrics."""
         with self._lock:
             lines = [
-                f"# HELP {PREFIX}_requests_total Answer requests by HTTP status.",
+                f"# HELP {PREFIX}_requests_total Responses by status (not /health, nor scrapes).",
                 f"# TYPE {PREFIX}_requests_total counter",
                 *(f'{PREFIX}_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())),
                 f"# HELP {PREFIX}_queue_depth Requests waiting for a batch.",

@@ -5,18 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from edgeqa.errors import EdgeQAError
 from edgeqa.reader.answer import Answer
+from edgeqa.reader.inputs import check_text
 
 
 class AnswerRequest(BaseModel):
+    """Strict: `"top_k": "3"` or `true` is a 422, not coerced; texts follow the Reader's rules
+    (some text, valid Unicode), so a bad request never reaches a batch."""
+
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, description="the question")
-    context: str = Field(min_length=1, description="the text to answer from; long ones are read in windows")
-    top_k: int = Field(1, ge=1, description="how many different spans to return, best first")
-    model: str | None = Field(None, description="a model this server loaded (GET /health lists them)")
+    question: StrictStr = Field(description="the question")
+    context: StrictStr = Field(description="the text to answer from; long ones are read in windows")
+    top_k: StrictInt = Field(1, ge=1, description="how many different spans to return, best first")
+    model: StrictStr | None = Field(None, description="a model this server loaded (GET /health lists them)")
+
+    @field_validator("question", "context")
+    @classmethod
+    def readable(cls, value: str, info) -> str:
+        try:
+            return check_text(info.field_name, value)
+        except EdgeQAError as exc:
+            raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
 
 
 class AnswerOut(BaseModel):

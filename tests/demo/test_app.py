@@ -67,12 +67,17 @@ def test_too_long_input_is_refused_with_a_message_and_no_traceback(running_app, 
     assert "Traceback" not in capfd.readouterr().err  # the operator's console stays readable
 
 
-def test_unknown_model_cannot_be_chosen(running_app):
-    from gradio_client import Client
+def test_an_unknown_model_or_a_pdf_is_refused_with_a_message_and_no_traceback(running_app, capfd, tmp_path):
+    from gradio_client import Client, handle_file
 
     client = Client(running_app, verbose=False)
-    with pytest.raises(Exception):  # noqa: B017 - gradio's own choice check or ours, both refuse
+    with pytest.raises(Exception, match="Unknown model '/etc/passwd'; choose one of: smollm2-135m-squad"):
         client.predict(CONTEXT, QUESTION, "/etc/passwd", api_name="/answer")
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    with pytest.raises(Exception, match=r"paper.pdf: upload a .txt or .md file, not .pdf"):
+        client.predict(handle_file(str(pdf)), api_name="/upload")
+    assert "Traceback" not in capfd.readouterr().err
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -87,6 +87,31 @@ def test_bad_input_gets_a_clear_message():
         check_inputs("Some text.", "")
     with pytest.raises(EdgeQAError, match=f"limit is {MAX_CONTEXT_CHARS}"):
         check_inputs("x" * (MAX_CONTEXT_CHARS + 1), "Who?")
+    with pytest.raises(EdgeQAError, match="context: not valid Unicode text"):
+        check_inputs("Paris \ud800", "Who?")
+    with pytest.raises(EdgeQAError, match="question: expected a string, not int"):
+        check_inputs("Paris", 3)
+
+
+def test_one_users_bad_text_fails_only_that_user(service, normandy):
+    """A context with a lone surrogate, sent at the same moment as three good questions: it
+    gets its message, the three their answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(context: str):
+        try:
+            return service.answer(context, normandy.question).answer
+        except EdgeQAError as exc:
+            return exc
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(
+                ask, [normandy.context, normandy.context + " \ud800", normandy.context, normandy.context]
+            )
+        )
+    assert isinstance(results[1], EdgeQAError) and "lone surrogate" in str(results[1])
+    assert [results[i] for i in (0, 2, 3)] == ["France"] * 3
 
 
 def test_only_listed_models_can_be_chosen(service, normandy):

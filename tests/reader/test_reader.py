@@ -110,11 +110,92 @@ def test_bad_options_are_one_line_before_anything_loads(options, named):
         Reader("embedded", **options)
 
 
-def test_empty_inputs_are_refused(reader):
-    with pytest.raises(EdgeQAError, match="pair 0"):
-        reader.answer("  ", CONTEXT)
-    with pytest.raises(EdgeQAError, match="top_k"):
-        reader.answer("Who?", CONTEXT, top_k=0)
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: r.answer("  ", CONTEXT), "question: holds no text"),
+        (lambda r: r.answer("Who?", CONTEXT, top_k=0), "top_k must be at least 1, not 0"),
+        (lambda r: r.answer(None, CONTEXT), "question: expected a string, not NoneType"),
+        (lambda r: r.answer("Who?", CONTEXT.encode()), "context: expected a string, not bytes"),
+        (lambda r: r.answer("Who?", CONTEXT, top_k="3"), "top_k: expected an integer, not str"),
+        (lambda r: r.answer("Who?", "Paris \ud800"), "context: not valid Unicode text"),
+        (lambda r: r.answer_many([("q",)]), "pairs[0]: expected a (question, context) pair, not 1 items"),
+        (lambda r: r.answer_many("Who?"), "pairs: expected (question, context) pairs, not str"),
+        (lambda r: r.iter_answers([("Who?", CONTEXT)], top_k=None), "top_k: expected an integer"),
+        (lambda r: r.split(3), "context: expected a string, not int"),
+        (lambda r: r.stream("Who?", ""), "context: holds no text"),
+    ],
+    ids=[
+        "blank",
+        "top-k-0",
+        "none",
+        "bytes",
+        "top-k-str",
+        "surrogate",
+        "short-pair",
+        "str",
+        "iter",
+        "split",
+        "stream",
+    ],
+)
+def test_bad_arguments_are_one_error_each_at_the_edge(f16_reader, call, message):
+    with pytest.raises(EdgeQAError) as caught:
+        call(f16_reader)
+    assert str(caught.value).startswith(message)
+    assert f16_reader.answer("Who designed the tower?", CONTEXT) is not None  # still fine
+
+
+def test_threads_zero_is_refused_as_the_cli_refuses_it():
+    with pytest.raises(EdgeQAError, match="threads must be at least 1"):
+        Reader("embedded", threads=0)
+
+
+def test_a_closed_reader_raises_instead_of_crashing(embedded_model):
+    with Reader(embedded_model, threads=2, parallel=4, max_answer_tokens=8) as reader:
+        stream = reader.stream("Who designed the tower?", CONTEXT)
+        next(stream)
+    for call in (
+        lambda: reader.answer("Who?", CONTEXT),
+        lambda: reader.answer_many([("Who?", CONTEXT)]),
+        lambda: reader.iter_answers([("Who?", CONTEXT)]),
+        lambda: reader.split(CONTEXT),
+        lambda: reader.stream("Who?", CONTEXT),
+        lambda: next(stream),  # a stream left open across the close
+    ):
+        with pytest.raises(EdgeQAError, match=r"^this Reader is closed$"):
+            call()
+    reader.close()  # twice is harmless
+    assert reader.closed
+
+
+def test_one_reader_shared_by_threads_answers_each_as_alone(f16_reader, examples):
+    """Calls from several threads take turns: each thread gets what it gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = [(e.question, e.context) for e in examples[:8]]
+    alone = [f16_reader.answer(q, c).text for q, c in pairs]
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda pair: f16_reader.answer(*pair).text, pairs * 2))
+    assert shared == alone * 2
+
+
+def test_a_stream_holds_its_turn_until_it_ends(f16_reader):
+    """Another thread waits for an open stream; the streaming thread may not interleave."""
+    import threading
+
+    stream = f16_reader.stream("Who designed the tower?", CONTEXT)
+    first = next(stream)
+    with pytest.raises(EdgeQAError, match="still answering in this thread"):
+        f16_reader.answer("Who?", CONTEXT)
+    other: list = []
+    waiting = threading.Thread(target=lambda: other.append(f16_reader.answer("Who designed it?", CONTEXT)))
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()  # waits its turn
+    rest = "".join(stream)
+    waiting.join(60)
+    assert other and not waiting.is_alive() and (first + rest).strip()
 
 
 def test_answers_are_plain_frozen_data():

@@ -44,3 +44,30 @@ def test_an_unwritable_cache_is_one_line_naming_the_variable(tmp_path, monkeypat
     monkeypatch.setenv("EDGEQA_CACHE_DIR", str(blocker))
     with pytest.raises(EdgeQAError, match="EDGEQA_CACHE_DIR"):
         resolve_reader_model("smollm2-135m-squad")
+
+
+def test_a_merge_killed_midway_leaves_nothing_the_next_use_keeps(tmp_path):
+    """SIGKILL while the LoRA is being merged leaves its work folder (hundreds of MB): the next
+    first use removes it and finishes the merge."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "EDGEQA_CACHE_DIR": str(tmp_path)}
+    code = "from edgeqa.reader.shipped import merged_reader; merged_reader('smollm2-135m-squad')"
+    merging = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
+    readers = tmp_path / "readers"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(f.stat().st_size for f in readers.glob("*/.merge-*/*")):
+        assert merging.poll() is None, "the merge ended before it could be killed"
+        time.sleep(0.05)
+    merging.send_signal(signal.SIGKILL)
+    merging.wait(30)
+    (left,) = readers.glob("*/.merge-*")
+    assert left.name.startswith(f".merge-{merging.pid}-")
+    finished = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert not list(readers.glob("*/.merge-*"))
+    assert [p.name for p in readers.glob("*/*.gguf")] == ["smollm2-135m-squad-Q8_0.gguf"]

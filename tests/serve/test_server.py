@@ -143,8 +143,77 @@ def test_concurrent_requests_are_all_answered_in_shared_batches_or_refused_with_
     assert f'edgeqa_requests_total{{status="503"}} {statuses.count(503)}' in metrics or 503 not in statuses
 
 
+def test_a_bad_request_among_good_ones_fails_alone(server):
+    """A whitespace context sent at the same moment as five good requests: 422 for it, an
+    answer for each of the others."""
+    base, _ = server
+    bodies = [
+        {"question": q, "context": CONTEXT}
+        for q in ("Who designed it?", "Where?", "When?", "What?", "Who built it?")
+    ]
+    bodies.insert(2, {"question": "Who designed it?", "context": " \n\t "})
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        results = list(pool.map(lambda body: call(base, "/v1/answer", body), bodies))
+    statuses = [status for status, _, _ in results]
+    assert statuses == [200, 200, 422, 200, 200, 200], results
+    assert "holds no text" in json.dumps(results[2][1])
+    for status, body, _ in results:
+        if status == 200:
+            assert body["abstained"] or CONTEXT[body["start"] : body["end"]] == body["text"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"question": "Who?", "context": "Eiffel.", "top_k": NaN}', "top_k"),
+        (b'{"question": Infinity, "context": "Eiffel."}', "question"),
+        (b'{"question": "Who?", "context": "Eiffel.", "extra": -Infinity}', "extra"),
+        (b'{"question": "Who\\ud800?", "context": "Eiffel."}', "question"),
+        (b'{"question": "Who?", "context": "Eiffel.", "\\udfff": 1}', "body"),
+        (b'{"question": "Who?", "context": "Eiffel.", "top_k": "3"}', "top_k"),
+        (b'{"question": "Who?", "context": "Eiffel.", "top_k": true}', "top_k"),
+    ],
+    ids=["nan", "infinity", "minus-infinity", "lone-surrogate", "surrogate-key", "top-k-str", "top-k-bool"],
+)
+def test_what_json_allows_but_the_api_does_not_is_a_422_that_names_the_field(server, raw, field):
+    base, _ = server
+    status, body, _ = call(base, "/v1/answer", raw)
+    assert status == 422, body
+    assert field in json.dumps([error["loc"] for error in body["detail"]])
+
+
+def test_a_body_that_is_not_utf8_is_a_400_saying_so(server):
+    base, _ = server
+    status, body, _ = call(base, "/v1/answer", b'{"question": "Wh\xff?", "context": "Eiffel."}')
+    assert status == 400 and body["detail"] == "request body: not UTF-8 (byte 0xff at offset 16)"
+
+
+def test_a_client_still_sending_a_huge_body_hears_the_413(server):
+    """A 10 MB body sent whole by a plain client: the server reads and drops it, then answers
+    413 (a reset connection would tell the client nothing)."""
+    base, _ = server
+    status, body, _ = call(base, "/v1/answer", b"x" * 10_000_000)
+    assert status == 413 and "request body over" in body["detail"]
+
+
+def test_every_refusal_is_counted_by_status_in_metrics(server):
+    base, _ = server
+    call(base, "/v1/answer", {"question": "Who?", "context": CONTEXT}, key="wrong")
+    call(base, "/no-such-route")
+    call(base, "/v1/answer", b'{"question": "Wh\xff?", "context": "x"}')
+    metrics = call(base, "/metrics")[1]["text"]
+    for status in ("400", "401", "404", "422"):
+        assert f'edgeqa_requests_total{{status="{status}"}}' in metrics
+
+
+def test_the_schema_pages_are_open_and_show_no_data(server):
+    base, _ = server
+    status, schema, _ = call(base, "/openapi.json", key=None)
+    assert status == 200 and "/v1/answer" in schema["paths"]
+
+
 def test_a_body_over_the_limit_is_refused_from_its_declared_length(server):
-    """413 as soon as the headers arrive: the body is never read (nor sent, here)."""
+    """413 once the headers say so: a client that sends nothing more waits a second for it."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -162,19 +231,19 @@ def test_a_body_over_the_limit_is_refused_from_its_declared_length(server):
 
 
 def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read():
-    """A body sent without its length (chunked) is counted as it arrives."""
+    """A body sent without its length (chunked) is counted as it arrives, and what follows the
+    limit is read and dropped before the 413 goes out."""
     import asyncio
 
-    from edgeqa.serve.app import BodyLimit
+    from edgeqa.serve.app import BodyGuard
 
     reached_app = []
 
     async def app(scope, receive, send):
-        while (await receive()).get("more_body"):
-            pass
         reached_app.append(True)
 
     chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(3)]
+    chunks.append({"type": "http.request", "body": b"x", "more_body": False})
     sent = []
 
     async def receive():
@@ -184,6 +253,33 @@ def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read():
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/v1/answer", "headers": []}
-    asyncio.run(BodyLimit(app, max_bytes=1000)(scope, receive, send))
+    asyncio.run(BodyGuard(app, max_bytes=1000)(scope, receive, send))
     assert sent[0]["status"] == 413 and b"request body over 1000 bytes" in sent[1]["body"]
-    assert not reached_app
+    assert not reached_app and not chunks  # all of it read
+
+
+def test_the_byte_cap_admits_any_text_within_the_character_limits():
+    """150,000 CJK characters sent with JSON's ASCII escapes are 900,000 bytes: under the cap
+    made for the default 200,000-character limit (4 bytes a character was not enough)."""
+    from edgeqa.serve.app import Limits
+
+    body = json.dumps({"question": "何?", "context": "東" * 150_000}).encode()
+    assert len(body) > 4 * 150_000 + 65_536
+    assert len(body) <= Limits().max_body_bytes == Limits.for_texts(200_000, 1_000).max_body_bytes
+    emoji = json.dumps({"question": "?", "context": "😀" * 200_000}).encode()  # 12 bytes each
+    assert len(emoji) <= Limits().max_body_bytes
+
+
+def test_a_server_exposed_without_a_key_says_so():
+    from edgeqa.serve.command import exposure_warning
+
+    assert "without an API key" in exposure_warning("0.0.0.0", None)
+    assert exposure_warning("0.0.0.0", "k") is None and exposure_warning("127.0.0.1", None) is None
+
+
+def test_a_bad_host_is_named_before_anything_claims_to_be_up():
+    from tests.helpers import one_line_error, run_cli
+
+    result = run_cli("serve", "--model", "embedded", "--host", "no-such-host.invalid", "--port", "8999")
+    assert result.returncode != 0 and "edgeqa serve:" not in result.stdout
+    assert "--host no-such-host.invalid" in one_line_error(result)
