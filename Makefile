@@ -8,7 +8,7 @@ install:
 	bash scripts/install.sh
 
 install-dev:
-	bash scripts/install.sh dev,demo,tracking,qlora,server,hub
+	bash scripts/install.sh dev,demo,tracking,qlora,server,hub,haystack
 
 quickstart: install
 	$(PYTHON) -m edgeqa pipeline --config configs/quickstart.yaml

@@ -73,12 +73,15 @@ def post(base: str, body: dict[str, str], timeout: float = 600) -> tuple[int, fl
     return status, time.perf_counter() - began
 
 
-def batches(base: str) -> int:
+def counter(base: str, series: str) -> int:
+    """One series' value in the server's /metrics."""
     with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
         text = response.read().decode()
-    return int(
-        next(line.split()[-1] for line in text.splitlines() if line.startswith("edgeqa_batches_total "))
-    )
+    return int(next(line.split()[-1] for line in text.splitlines() if line.startswith(series + " ")))
+
+
+def batches(base: str) -> int:
+    return counter(base, "edgeqa_batches_total")
 
 
 def row(
@@ -96,6 +99,7 @@ def row(
         "latency_max_s": round(max(answered), 3) if answered else None,
         "answered_after_max_wait": sum(1 for seconds in answered if seconds > max_wait),
         "refused_503": len(refused),
+        "refused_within_1s": sum(1 for seconds in refused if seconds <= 1.0),
         "refused_max_s": round(max(refused), 3) if refused else None,
         "timed_out": sum(1 for status, _ in results if status == TIMED_OUT),
         "errors": sum(1 for status, _ in results if status not in (200, 503, TIMED_OUT)),
@@ -139,13 +143,14 @@ def peak_rss_mib(pid: int) -> float | None:
     return None if kib is None else round(kib / 1024, 1)
 
 
-def start_server(args) -> tuple[subprocess.Popen, str]:
+def start_server(args, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """`edgeqa serve` with the benchmark's options (and `extra` ones), once it is ready."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "edgeqa", "serve", "--model", args.model, "--port", str(port)]
     command += ["--threads", str(args.threads), "--queue-size", str(args.queue_size)]
-    command += ["--max-wait", str(args.max_wait)]
+    command += ["--max-wait", str(args.max_wait), *extra]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300

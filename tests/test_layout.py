@@ -34,7 +34,7 @@ FLOORS: dict[str, int] = {
     **dict.fromkeys(["runtime", "finetune"], 2),
     "export": 3,
     "reader": 4,
-    **dict.fromkeys(["evaluation", "serve", "longctx", "profiling"], 5),
+    **dict.fromkeys(["evaluation", "serve", "longctx", "profiling", "integrations"], 5),
     **dict.fromkeys(["demo", "judge", "pipeline"], 6),
     **dict.fromkeys(["cli", "__main__", "__init__"], 7),
 }

@@ -24,9 +24,11 @@ from edgeqa.serve.batcher import Batcher, QueueFull
 
 TOP_K = 3  # the answer and the next best spans shown beside it
 NO_ANSWER_MESSAGE = "The context does not contain the answer."
+UNSURE_MESSAGE = "Not sure; best guess: {guess}"
 DOCUMENT_SUFFIXES = (".txt", ".md")
 DOCUMENT_STYLE = "white-space: pre-wrap; max-height: 24em; overflow-y: auto; padding: 0.5em"
 MARK_STYLE = "background: #ffe066; color: #000"
+GUESS_STYLE = "background: #e8e8e8; color: #000; outline: 1px dashed #888"  # unsure: a best guess
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,17 @@ class Reply:
 
 def marked_document(context: str, answer: Answer) -> str:
     """The context as HTML with the answer's span marked (id `answer-mark`, so the page can
-    scroll to it); the text itself is escaped."""
-    if answer.start is None or answer.end is None:
+    scroll to it), or an abstention's best guess marked as unsure; the text itself is escaped."""
+    shown = answer.best_guess
+    if shown is None or shown.start is None or shown.end is None:
         body = html.escape(context)
     else:
-        span = html.escape(context[answer.start : answer.end])
+        span = html.escape(context[shown.start : shown.end])
+        style = GUESS_STYLE if answer.abstained else MARK_STYLE
         body = (
-            html.escape(context[: answer.start])
-            + f'<mark id="answer-mark" style="{MARK_STYLE}">{span}</mark>'
-            + html.escape(context[answer.end :])
+            html.escape(context[: shown.start])
+            + f'<mark id="answer-mark" style="{style}">{span}</mark>'
+            + html.escape(context[shown.end :])
         )
     return f'<div class="edgeqa-document" style="{DOCUMENT_STYLE}">{body}</div>'
 
@@ -109,6 +113,14 @@ def check_inputs(context: object, question: object) -> tuple[str, str]:
     context, question = check_text("context", context), check_text("question", question)
     check_lengths(question, context)
     return context, question
+
+
+def _said(best: Answer) -> str:
+    """The answer line: the span; when abstaining, "not sure" with the best guess if any."""
+    if not best.abstained:
+        return best.text
+    guess = best.best_guess
+    return UNSURE_MESSAGE.format(guess=guess.text) if guess else NO_ANSWER_MESSAGE
 
 
 class QAService:
@@ -163,13 +175,14 @@ class QAService:
             raise EdgeQAError("The demo is busy; ask again in a moment.") from None
         answers = future.result()
         best = answers[0]
+        shown = best.best_guess
         return Reply(
-            answer=NO_ANSWER_MESSAGE if best.abstained else best.text,
+            answer=_said(best),
             abstained=best.abstained,
             score=best.no_answer_prob if best.abstained else best.score,
             total_s=time.perf_counter() - started,
             rss_mib=psutil.Process().memory_info().rss / 2**20,
-            alternatives=[a for a in answers[1:] if not a.abstained],
+            alternatives=[a for a in answers[1:] if not a.abstained and a is not shown],
             document_html=marked_document(context, best),
         )
 

@@ -35,7 +35,19 @@ class Answer:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     latency_s: float = 0.0
+    answer_tokens: int = 0
+    """the tokens this span was decoded in (`generated_tokens` counts every read's)"""
+    candidates: tuple[Answer, ...] = ()
+    """for an abstention over a threshold, asked with top_k > 1: the spans the reader found
+    anyway, best first (its best guesses; empty when the model itself chose to abstain)"""
 
     @classmethod
-    def abstention(cls, no_answer_prob: float, **cost) -> Answer:
-        return cls("", None, None, no_answer_prob, no_answer_prob, True, **cost)
+    def abstention(cls, no_answer_prob: float, candidates: tuple[Answer, ...] = (), **cost) -> Answer:
+        return cls("", None, None, no_answer_prob, no_answer_prob, True, candidates=candidates, **cost)
+
+    @property
+    def best_guess(self) -> Answer | None:
+        """The span to show when unsure: itself when it answers, else its best candidate."""
+        if not self.abstained:
+            return self
+        return self.candidates[0] if self.candidates else None

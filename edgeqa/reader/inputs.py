@@ -32,13 +32,17 @@ def check_text(name: str, value: object) -> str:
     return value
 
 
+def check_int(value: object, name: str, least: int) -> int:
+    """An integer of at least `least` (a bool or a numeric string is refused, not coerced)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EdgeQAError(f"{name}: expected an integer, not {type(value).__name__}")
+    if value < least:
+        raise EdgeQAError(f"{name} must be at least {least}, not {value}")
+    return value
+
+
 def check_top_k(top_k: object) -> int:
-    """A positive integer (a bool or a numeric string is refused, not coerced)."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int):
-        raise EdgeQAError(f"top_k: expected an integer, not {type(top_k).__name__}")
-    if top_k < 1:
-        raise EdgeQAError(f"top_k must be at least 1, not {top_k}")
-    return top_k
+    return check_int(top_k, "top_k", 1)
 
 
 def check_pair(question: object, context: object, where: str = "") -> tuple[str, str]:

@@ -25,9 +25,9 @@ from edgeqa.prompts import ABSTAIN, parse_answer
 from edgeqa.reader.answer import Answer
 from edgeqa.reader.calibration import ThresholdChoice
 from edgeqa.reader.guard import CLOSED, UseGuard
-from edgeqa.reader.inputs import check_pair, check_pairs, check_text, check_top_k
+from edgeqa.reader.inputs import check_int, check_pair, check_pairs, check_text, check_top_k
 from edgeqa.reader.policy import AnswerPolicy
-from edgeqa.reader.windows import QUESTION_RESERVE, Window, WindowIndex, WindowOptions, plan_windows
+from edgeqa.reader.windows import QUESTION_RESERVE, Window, WindowIndex, WindowOptions, locate, plan_windows
 from edgeqa.runtime.engine_config import EngineConfig, Generation, StreamTimings
 
 DEFAULT_READER = "smollm2-135m-squad"
@@ -156,28 +156,33 @@ class Reader:
         pairs: Iterable[tuple[str, str]],
         top_k: int = 1,
         progress: Callable[[int], None] | None = None,
+        doc_stride: int | None = None,
     ) -> list[Answer] | list[list[Answer]]:
         """Answers to many (question, context) pairs, in their order. Questions on the same
         context are decoded together over its shared prefix; `progress(n)` hears of each n
-        answered."""
+        answered; `doc_stride` overrides the reader's window overlap for these pairs."""
         pairs = check_pairs(pairs)
         answers: list = [None] * len(pairs)
-        for index, answer in self.iter_answers(pairs, top_k):
+        for index, answer in self.iter_answers(pairs, top_k, doc_stride):
             answers[index] = answer
             if progress is not None:
                 progress(1)
         return answers
 
     def iter_answers(
-        self, pairs: Sequence[tuple[str, str]], top_k: int = 1
+        self, pairs: Sequence[tuple[str, str]], top_k: int = 1, doc_stride: int | None = None
     ) -> Iterator[tuple[int, Answer | list[Answer]]]:
         """(index into `pairs`, answer) as each chunk (see `chunks`) is read: what a resumable
         run logs as it goes. The arguments are checked now, the answers read as it is iterated."""
         pairs = check_pairs(pairs)
         top_k = check_top_k(top_k)
+        windows = self.windows
+        if doc_stride is not None:
+            overlap = check_int(doc_stride, "doc_stride", 0)
+            windows = WindowOptions(windows.max_seq_len, overlap, windows.max_windows)
         if self.closed:
             raise EdgeQAError(CLOSED)
-        return self._iter_answers(pairs, top_k)
+        return self._iter_answers(pairs, top_k, windows)
 
     @staticmethod
     def chunks(pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
@@ -196,34 +201,39 @@ class Reader:
         return [chunk for chunk in chunks if chunk]
 
     def _iter_answers(
-        self, pairs: list[tuple[str, str]], top_k: int
+        self, pairs: list[tuple[str, str]], top_k: int, windows: WindowOptions
     ) -> Iterator[tuple[int, Answer | list[Answer]]]:
         branches = 1 if top_k == 1 else min(top_k + ALTERNATIVES, self.engine.config.parallel)
         for chunk in self.chunks(pairs):
             with self._guard.turn():
-                answered = self._answer_chunk(chunk, pairs, branches, top_k)
+                answered = self._answer_chunk(chunk, pairs, branches, top_k, windows)
             yield from answered  # outside the turn: the caller may do anything between answers
 
     def split(self, context: str) -> list[Window]:
         """`context` as the windows it is read in (one when it fits)."""
         check_text("context", context)
         with self._guard.turn():
-            return self._split(context)
+            return self._split(context, self.windows)
 
-    def _split(self, context: str) -> list[Window]:
+    def _split(self, context: str, windows: WindowOptions) -> list[Window]:
         return plan_windows(
-            context, self.engine.token_starts(context), self.window_tokens, self.windows.doc_stride
+            context, self.engine.token_starts(context), self.window_tokens, windows.doc_stride
         )
 
     def _answer_chunk(
-        self, chunk: list[int], pairs: Sequence[tuple[str, str]], branches: int, top_k: int
+        self,
+        chunk: list[int],
+        pairs: Sequence[tuple[str, str]],
+        branches: int,
+        top_k: int,
+        windows: WindowOptions,
     ) -> list[tuple[int, Answer | list[Answer]]]:
         """Every question of the chunk read in its chosen windows, then combined."""
         by_context: dict[str, list[int]] = {}
         for index in chunk:
             by_context.setdefault(pairs[index][1], []).append(index)
-        planned = [(self._split(context), indices) for context, indices in by_context.items()]
-        reads = self._read(planned, pairs, branches)
+        planned = [(self._split(context, windows), indices) for context, indices in by_context.items()]
+        reads = self._read(planned, pairs, branches, windows.max_windows, guesses=top_k > 1)
         answered: list[tuple[int, Answer | list[Answer]]] = []
         for windows, indices in planned:
             for index in indices:
@@ -232,20 +242,29 @@ class Reader:
         return answered
 
     def _read(
-        self, chunk: list[tuple[list[Window], list[int]]], pairs: Sequence[tuple[str, str]], branches: int
+        self,
+        chunk: list[tuple[list[Window], list[int]]],
+        pairs: Sequence[tuple[str, str]],
+        branches: int,
+        max_windows: int,
+        guesses: bool,
     ) -> dict[int, list[_Read]]:
         """pair index -> its reads. The reads of a window are adjacent, so each window's prefix is
         decoded once; over several windows every window answers (the reader decides after
         combining them)."""
         from edgeqa.runtime.scheduler import plan_groups
 
-        work: list[tuple[Window, int, int, float, bool]] = []  # window, its number, pair, BM25, several
+        # Asked for several spans, the reader decides over a threshold after decoding, so that an
+        # abstention still knows the best spans (its candidates). Not for one answer: the spans
+        # of every abstention double the answer tokens decoded (227 -> 511 on 120 questions).
+        decide_here = guesses and self.threshold.value is not None
+        work: list[tuple[Window, int, int, float, bool]] = []  # window, number, pair, BM25, answer all
         for windows, indices in chunk:
             if len(windows) == 1:
-                work.extend((windows[0], 0, i, 0.0, False) for i in indices)
+                work.extend((windows[0], 0, i, 0.0, decide_here) for i in indices)
                 continue
             index = WindowIndex(windows)
-            chosen = {i: index.best(pairs[i][0], self.windows.max_windows) for i in indices}
+            chosen = {i: index.best(pairs[i][0], max_windows) for i in indices}
             for number, window in enumerate(windows):
                 work.extend(
                     (window, number, i, chosen[i][number], True) for i in indices if number in chosen[i]
@@ -275,10 +294,11 @@ class Reader:
 
     # --- combining windows -----------------------------------------------------------------
     def _combine(self, windows: list[Window], reads: list[_Read]) -> list[Answer]:
-        """Every distinct span found, best first; or the abstention. Over several windows the
-        no-answer probability is the lowest window's (answerable if any window says so) and
-        the threshold applies to it; spans rank by log P(answering) + SPAN_WEIGHT x log P(span)
-        + RETRIEVAL_WEIGHT x BM25, the rule that picked the right window best on dev articles."""
+        """Every distinct span found, best first; or the abstention followed by those spans (its
+        `candidates`: the best guesses). Over several windows the no-answer probability is the
+        lowest window's (answerable if any window says so) and the threshold applies to it;
+        spans rank by log P(answering) + SPAN_WEIGHT x log P(span) + RETRIEVAL_WEIGHT x BM25,
+        the rule that picked the right window best on dev articles."""
         no_answers = {r.window: r.generations[0].na_prob for r in reads}
         no_answer = min(no_answers.values())
         cost = {
@@ -288,9 +308,6 @@ class Reader:
             "generated_tokens": sum(g.generated_tokens for r in reads for g in r.generations),
             "latency_s": sum(max(g.latency_s for g in r.generations) for r in reads),
         }
-        threshold = self.threshold.value
-        if len(reads) > 1 and threshold is not None and no_answer > threshold:
-            return [Answer.abstention(no_answer, raw=ABSTAIN, **cost)]
         ranked: dict[tuple, tuple[tuple[bool, float], Answer]] = {}
         for read in reads:
             for branch, generation in enumerate(read.generations):
@@ -301,9 +318,13 @@ class Reader:
                 key = (answer.start, answer.end, answer.text)
                 if key not in ranked or ranked[key][0] < rank:
                     ranked[key] = (rank, answer)
-        if not ranked:
+        spans = [answer for _, answer in sorted(ranked.values(), key=lambda pair: pair[0], reverse=True)]
+        threshold = self.threshold.value
+        if threshold is not None and no_answer > threshold:
+            return [Answer.abstention(no_answer, raw=ABSTAIN, candidates=tuple(spans), **cost), *spans]
+        if not spans:
             return [Answer.abstention(no_answer, raw=reads[0].generations[0].text, **cost)]
-        return [answer for _, answer in sorted(ranked.values(), key=lambda pair: pair[0], reverse=True)]
+        return spans
 
     def _rank(self, generation: Generation, retrieval: float) -> float:
         """How much a window's span is preferred over the other windows' (see _combine)."""
@@ -336,6 +357,7 @@ class Reader:
             abstained=False,
             window=number,
             raw=generation.text,
+            answer_tokens=generation.generated_tokens,
             **cost,
         )
 
@@ -368,16 +390,3 @@ class Reader:
         finally:
             pieces.close()  # the engine's own clean-up, still within the turn
             self._guard.release()
-
-
-def locate(context: str, text: str, byte_ends: Sequence[int]) -> int | None:
-    """Where `text` starts in `context`: at the decoded span's end nearest the start when span
-    decoding recorded one (the leftmost occurrence), else the first occurrence anywhere."""
-    if byte_ends:
-        encoded = context.encode("utf-8")
-        end = len(encoded[: byte_ends[0]].decode("utf-8", errors="ignore"))
-        found = context.rfind(text, 0, end + 1)
-        if found != -1 and end - found - len(text) <= 2:
-            return found
-    found = context.find(text)
-    return None if found == -1 else found

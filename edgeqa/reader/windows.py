@@ -180,3 +180,16 @@ class WindowIndex:
             return scores
         ranked = sorted(scores, key=lambda w: (-scores[w], w))
         return {w: scores[w] for w in sorted(ranked[:keep])}
+
+
+def locate(context: str, text: str, byte_ends: Sequence[int]) -> int | None:
+    """Where `text` starts in `context`: at the decoded span's end nearest the start when span
+    decoding recorded one (the leftmost occurrence), else the first occurrence anywhere."""
+    if byte_ends:
+        encoded = context.encode("utf-8")
+        end = len(encoded[: byte_ends[0]].decode("utf-8", errors="ignore"))
+        found = context.rfind(text, 0, end + 1)
+        if found != -1 and end - found - len(text) <= 2:
+            return found
+    found = context.find(text)
+    return None if found == -1 else found

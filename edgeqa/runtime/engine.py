@@ -41,7 +41,9 @@ class QAEngine:
         self.config = config = config or EngineConfig()
         self.session = LlamaSession(model_path, config)
         self._cached_prefix: list[int] = []
-        self.prompt_cache = PromptCache(self.session, config.parallel + 1, config.prompt_cache)
+        self.prompt_cache = PromptCache(
+            self.session, config.parallel + 1, config.prompt_cache, config.prompt_cache_ram_mib * 2**20
+        )
         self.stats = EngineStats()
         self._vocab_index: VocabIndex | None = None
 
@@ -327,8 +329,8 @@ class QAEngine:
     def _from_prompt_cache(self, tokens: Sequence[int], seq: int, shared: int) -> int:
         """Copy into `seq` the cells a prompt-cache entry holds for the start of `tokens`, past
         the `shared` prefix it already has; the position where decoding must resume."""
-        hit = self.prompt_cache.lookup(tokens)
-        if hit is None or hit[1] <= shared:
+        hit = self.prompt_cache.lookup(tokens, beyond=shared)
+        if hit is None:
             return shared
         cached_seq, length = hit
         self.session.copy(cached_seq, seq, shared, length)

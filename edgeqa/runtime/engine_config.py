@@ -53,6 +53,7 @@ class EngineConfig:
     parallel: int = 16
     max_answer_tokens: int = 32
     prompt_cache: int = 0  # contexts kept in the KV cache between groups (a server's prompt cache)
+    prompt_cache_ram_mib: int = 0  # evicted prompt-cache entries saved in host RAM, up to this
     use_mmap: bool = True
     rope: RopeSettings = RopeSettings()
     # the answer policy as the engine applies it (edgeqa.reader.policy resolves and checks it)

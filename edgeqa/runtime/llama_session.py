@@ -147,6 +147,19 @@ class LlamaSession:
         default): free in a unified KV cache, where the cells are shared, not duplicated."""
         self._llama_cpp.llama_memory_seq_cp(self.memory, source, target, start, end)
 
+    def save(self, seq: int) -> bytes:
+        """Sequence `seq`'s cells as llama.cpp state, to keep in host memory."""
+        size = self._llama_cpp.llama_state_seq_get_size(self.context.ctx, seq)
+        buffer = (ctypes.c_uint8 * size)()
+        written = self._llama_cpp.llama_state_seq_get_data(self.context.ctx, buffer, size, seq)
+        return bytes(memoryview(buffer)[:written])
+
+    def restore(self, state: bytes, seq: int) -> bool:
+        """Load state saved by `save` into the empty sequence `seq`; False when the KV cache has
+        no room for it (nothing is loaded then)."""
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        return self._llama_cpp.llama_state_seq_set_data(self.context.ctx, buffer, len(state), seq) > 0
+
     def _submit(self, entries: Sequence[tuple[int, int, int, bool]]) -> None:
         """Decode (token, position, seq_id, wants_output) entries in one batch."""
         batch = self._batch

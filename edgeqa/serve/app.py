@@ -1,9 +1,10 @@
 """The HTTP API: a thin FastAPI layer over one Batcher per model (imported only to serve).
 
 Routes follow llama-server's conventions: `GET /health` answers 503 while the models load and
-200 once they are ready; `GET /metrics` is Prometheus text; `POST /v1/answer` answers. With an
-API key /v1/answer and /metrics want `Authorization: Bearer <key>` (/docs and /openapi.json
-show the schema, never data, and stay open). The server keeps recent contexts in its prompt
+200 once they are ready; `GET /metrics` is Prometheus text; `POST /v1/answer` answers, and so do
+`POST /` and `POST /models/<name>` in the Hugging Face question-answering task's JSON
+(hf_task.py). With an API key those and /metrics want `Authorization: Bearer <key>` (/docs and
+/openapi.json show the schema, never data, and stay open). The server keeps recent contexts in its prompt
 cache, nothing else: more users means more replicas behind a load balancer.
 
 One request never hurts another: each is checked before it joins a batch (422 naming the
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,14 +29,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.reader.inputs import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS, check_lengths
+from edgeqa.reader.windows import WindowOptions
+from edgeqa.runtime.prompt_cache import CacheStats
 from edgeqa.serve.batcher import DEFAULT_MAX_WAIT_S, Batcher, BatchRecord, QueueFull
+from edgeqa.serve.hf_task import QARequest, task_answers
 from edgeqa.serve.metrics import ServeMetrics
+from edgeqa.serve.middleware import BodyGuard, ResponseCounter, SafeJSONResponse
 from edgeqa.serve.schema import AnswerRequest, AnswerResponse, answer_response
-
-LOG = logging.getLogger("edgeqa.serve")
-UNCOUNTED = "/health"  # probes, whatever they answer, are not requests in /metrics
-DRAIN_IDLE_S = 1.0  # a refused body is read and dropped while it keeps coming, up to DRAIN_BYTES,
-DRAIN_BYTES = 64 * 2**20  # so that a client still sending sees the 413, not a reset connection
 
 
 @dataclass(frozen=True)
@@ -54,13 +52,6 @@ class Limits:
         return cls(
             12 * (max_context_chars + max_question_chars) + 65_536, max_context_chars, max_question_chars
         )
-
-
-class SafeJSONResponse(JSONResponse):
-    """ASCII JSON: a lone surrogate in a message is escaped instead of failing to encode."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 class ServerState:
@@ -105,6 +96,15 @@ class ServerState:
     def queue_depth(self) -> int:
         return sum(b.depth for b in self.batchers.values())
 
+    def cache_stats(self) -> CacheStats:
+        """Every model's prompt-cache counts, summed (plain integers: read without a lock)."""
+        total = CacheStats()
+        for batcher in self.batchers.values():
+            counts = batcher.reader.engine.prompt_cache.stats
+            for name in vars(total):
+                setattr(total, name, getattr(total, name) + getattr(counts, name))
+        return total
+
     def close(self) -> None:
         for batcher in self.batchers.values():
             batcher.close()
@@ -139,7 +139,7 @@ def _add_status_routes(app, state: ServerState, authorized) -> None:
 
     @app.get("/metrics", dependencies=[Depends(authorized)], response_class=PlainTextResponse)
     def metrics() -> str:
-        return state.metrics.render(state.queue_depth, state.ready.is_set())
+        return state.metrics.render(state.queue_depth, state.ready.is_set(), state.cache_stats())
 
 
 def _add_answer_route(app, state: ServerState, limits: Limits, authorized) -> None:
@@ -147,27 +147,73 @@ def _add_answer_route(app, state: ServerState, limits: Limits, authorized) -> No
     async def answer(body: AnswerRequest, request: Request) -> Any:
         """The answer to `question` from `context` (read in windows when long); with top_k > 1
         also the next best spans under `answers`."""
-        started = time.perf_counter()
-        batcher = _batcher_for(state, body.model)
-        _check_limits(body, limits)
-        try:
-            future = batcher.submit(body.question, body.context, body.top_k)
-        except EdgeQAError as exc:
-            raise HTTPException(422, str(exc)) from None
-        except QueueFull as exc:
-            raise _busy(str(exc), exc.retry_after) from None
-        outcome = await _wait(future, request, batcher.max_wait)
-        if outcome == "gone":  # the client went away: nobody reads this
+        read = await _read(state, limits, request, body.model, body.question, body.context, body.top_k)
+        if read is None:  # the client went away: nobody reads this
             return Response(status_code=499)
-        if outcome == "late":
-            raise _busy(f"not started within --max-wait {batcher.max_wait:g} s", 1)
-        try:
-            found = future.result()
-        except EdgeQAError as exc:  # this request's own input, found while reading it
-            raise HTTPException(422, str(exc)) from None
-        seconds = time.perf_counter() - started
-        state.metrics.answered(seconds)
+        found, seconds = read
         return answer_response(body.model or next(iter(state.batchers)), found, seconds)
+
+
+def _add_task_routes(app, state: ServerState, limits: Limits, authorized) -> None:
+    """The Hugging Face question-answering task (hf_task.py): at the root, where
+    InferenceClient(model="http://host:port") posts, and at /models/<name> for a chosen model."""
+
+    async def task(body: QARequest, request: Request, model: str | None) -> Any:
+        parameters = body.parameters
+        # never abstaining needs the best guesses, which the reader decodes for top_k > 1
+        top_k = parameters.top_k if parameters.handle_impossible_answer else max(2, parameters.top_k)
+        inputs = body.inputs
+        read = await _read(
+            state, limits, request, model, inputs.question, inputs.context, top_k, parameters.doc_stride
+        )
+        return Response(status_code=499) if read is None else task_answers(read[0], parameters)
+
+    @app.post("/", dependencies=[Depends(authorized)], summary="question answering (Hugging Face task)")
+    async def task_default(body: QARequest, request: Request) -> Any:
+        """The first model's answer in the Hugging Face question-answering task's JSON."""
+        return await task(body, request, None)
+
+    @app.post("/models/{model}", dependencies=[Depends(authorized)], summary="question answering, one model")
+    async def task_model(model: str, body: QARequest, request: Request) -> Any:
+        """`model`'s answer in the Hugging Face question-answering task's JSON."""
+        return await task(body, request, model)
+
+
+async def _read(
+    state: ServerState,
+    limits: Limits,
+    request: Request,
+    model: str | None,
+    question: str,
+    context: str,
+    top_k: int,
+    doc_stride: int | None = None,
+) -> tuple[Any, float] | None:
+    """(the reader's answer, seconds since arrival), through the model's batcher; None when
+    the client went away. Refusals are HTTPExceptions: 404, 413, 422, 503 with Retry-After."""
+    started = time.perf_counter()
+    batcher = _batcher_for(state, model)
+    _check_limits(question, context, top_k, limits)
+    try:
+        if doc_stride is not None:
+            WindowOptions(batcher.reader.windows.max_seq_len, doc_stride, batcher.reader.windows.max_windows)
+        future = batcher.submit(question, context, top_k, doc_stride)
+    except EdgeQAError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except QueueFull as exc:
+        raise _busy(str(exc), exc.retry_after) from None
+    outcome = await _wait(future, request, batcher.max_wait)
+    if outcome == "gone":
+        return None
+    if outcome == "late":
+        raise _busy(f"not started within --max-wait {batcher.max_wait:g} s", 1)
+    try:
+        found = future.result()
+    except EdgeQAError as exc:  # this request's own input, found while reading it
+        raise HTTPException(422, str(exc)) from None
+    seconds = time.perf_counter() - started
+    state.metrics.answered(seconds)
+    return found, seconds
 
 
 def _busy(why: str, retry_after: int) -> HTTPException:
@@ -224,6 +270,7 @@ def create_app(state: ServerState, limits: Limits, api_key: str | None = None):
     authorized = _bearer_check(api_key)
     _add_status_routes(app, state, authorized)
     _add_answer_route(app, state, limits, authorized)
+    _add_task_routes(app, state, limits, authorized)
     return app
 
 
@@ -239,13 +286,13 @@ def _batcher_for(state: ServerState, model: str | None) -> Batcher:
     return state.batchers[model]
 
 
-def _check_limits(body: AnswerRequest, limits: Limits) -> None:
+def _check_limits(question: str, context: str, top_k: int, limits: Limits) -> None:
     try:
-        check_lengths(body.question, body.context, limits.max_question_chars, limits.max_context_chars)
+        check_lengths(question, context, limits.max_question_chars, limits.max_context_chars)
     except EdgeQAError as exc:
         raise HTTPException(413, str(exc)) from None
-    if body.top_k > limits.max_top_k:
-        raise HTTPException(413, f"top_k: {body.top_k}; the limit is {limits.max_top_k}")
+    if top_k > limits.max_top_k:
+        raise HTTPException(413, f"top_k: {top_k}; the limit is {limits.max_top_k}")
 
 
 async def _wait(future, request: Request, max_wait: float) -> str:
@@ -262,104 +309,3 @@ async def _wait(future, request: Request, max_wait: float) -> str:
             return "gone"
         if time.perf_counter() - began > max_wait and future.cancel():
             return "late"
-
-
-class ResponseCounter:
-    """ASGI middleware: every response counted by status in /metrics; an exception nobody
-    handled becomes one logged traceback and a JSON 500 for that request alone."""
-
-    def __init__(self, app, metrics: ServeMetrics):
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        status: int | None = None
-
-        async def counted(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counted)
-        except Exception:
-            LOG.exception("edgeqa serve: %s %s failed", scope.get("method"), scope.get("path"))
-            if status is None:
-                status = 500
-                reply = SafeJSONResponse(
-                    {"detail": "internal error; the server log says why"}, status_code=500
-                )
-                await reply(scope, receive, send)
-        scrape = scope.get("path") == "/metrics" and status == 200
-        if status is not None and scope.get("path") != UNCOUNTED and not scrape:
-            self.metrics.response_sent(status)
-
-
-class BodyGuard:
-    """ASGI middleware: a request body is read whole before anything parses it. One over
-    `max_bytes` (declared or streamed) is refused with 413, after reading and dropping what the
-    client keeps sending (so it hears the 413); a JSON body that is not UTF-8 gets a 400 that
-    says so."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await _drain(receive, 0)
-            return await self._reply(scope, receive, send, 413, f"request body over {self.max_bytes} bytes")
-        parts, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return None  # the client went away while sending
-            parts.append(message.get("body", b""))
-            size += len(parts[-1])
-            more = message.get("more_body", False)
-            if size > self.max_bytes:
-                if more:
-                    await _drain(receive, size)
-                return await self._reply(
-                    scope, receive, send, 413, f"request body over {self.max_bytes} bytes"
-                )
-        body = b"".join(parts)
-        if b"json" in headers.get(b"content-type", b""):
-            try:
-                body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                why = f"request body: not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
-                return await self._reply(scope, receive, send, 400, why)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()  # after the body: the disconnect, when it comes
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.app(scope, replay, send)
-
-    @staticmethod
-    async def _reply(scope, receive, send, status: int, detail: str) -> None:
-        await SafeJSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
-
-
-async def _drain(receive, seen: int) -> None:
-    """Read and drop the rest of a refused body while it keeps arriving (see DRAIN_BYTES)."""
-    while seen < DRAIN_BYTES:
-        try:
-            message = await asyncio.wait_for(receive(), DRAIN_IDLE_S)
-        except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
-            return
-        if message["type"] != "http.request":
-            return
-        seen += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return

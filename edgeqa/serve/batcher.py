@@ -27,6 +27,7 @@ from edgeqa.reader.answer import Answer
 from edgeqa.reader.inputs import check_pair, check_top_k
 
 DEFAULT_MAX_WAIT_S = 30.0
+LINGER_S = 0.05  # how long a batch waits to fill up to the previous batch's size
 COST_SMOOTHING = 0.3  # weight of the newest batch in the seconds-per-request estimate
 
 
@@ -43,6 +44,7 @@ class Job:
     question: str
     context: str
     top_k: int
+    doc_stride: int | None = None  # the reader's own window overlap when None
     future: Future = field(default_factory=Future)
     queued_at: float = field(default_factory=time.perf_counter)
 
@@ -77,6 +79,7 @@ class Batcher:
         self._closed = False
         self._seconds_per_request: float | None = None  # None until a batch has run
         self._running: tuple[float, int] | None = None  # the batch being read: (started, size)
+        self._last_size = 1  # the previous batch's size: how many clients are keeping it busy
         self._worker = threading.Thread(target=self._work, name="edgeqa-batcher", daemon=True)
         self._worker.start()
 
@@ -85,11 +88,11 @@ class Batcher:
         """Requests waiting for a batch (not those being answered)."""
         return len(self._waiting)
 
-    def submit(self, question: str, context: str, top_k: int = 1) -> Future:
+    def submit(self, question: str, context: str, top_k: int = 1, doc_stride: int | None = None) -> Future:
         """A future for the answer (a list when top_k > 1). EdgeQAError for a bad request;
         QueueFull when the queue is full or the request could not start within max_wait."""
         question, context = check_pair(question, context)
-        job = Job(question, context, check_top_k(top_k))
+        job = Job(question, context, check_top_k(top_k), doc_stride)
         with self._condition:
             if self._closed:
                 raise QueueFull("the server is shutting down", retry_after=5)
@@ -120,14 +123,18 @@ class Batcher:
 
     def _estimated_wait(self) -> float:
         """The running batch's remaining time plus the full batches queued ahead (a request
-        joins the first batch that has room). Called with the condition held."""
+        joins the first batch that has room). A batch running longer than its estimate raises
+        the seconds per request to what it has taken so far, so a slow batch (long contexts, a
+        busy CPU) makes admission stricter while it runs. Called with the condition held."""
         cost = self._seconds_per_request
         if cost is None:
             return 0.0
         remaining = 0.0
         if self._running is not None:
             started, size = self._running
-            remaining = max(0.0, size * cost - (time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            cost = max(cost, elapsed / size)
+            remaining = max(size * cost - elapsed, cost)  # overdue: at least one more request's worth
         full_batches_ahead = len(self._waiting) // self.max_batch
         return remaining + full_batches_ahead * self.max_batch * cost
 
@@ -145,6 +152,7 @@ class Batcher:
                 self._condition.wait()
             if not self._waiting:
                 return None
+            self._linger()
             batch = []
             while self._waiting and len(batch) < self.max_batch:
                 job = self._waiting.popleft()
@@ -152,6 +160,19 @@ class Batcher:
                     batch.append(job)
             self._running = (time.perf_counter(), len(batch))
             return batch
+
+    def _linger(self) -> None:
+        """Give the clients of the previous batch a moment to send their next requests: when
+        it held more than one, wait up to LINGER_S for as many (held with the condition).
+        Without this, N clients sending back to back split into a batch of one or two (those
+        already waiting when a batch ends) and one of the rest, every time."""
+        target = min(self.max_batch, self._last_size)
+        deadline = time.perf_counter() + LINGER_S
+        while len(self._waiting) < target and not self._closed:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            self._condition.wait(left)
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:
@@ -161,9 +182,9 @@ class Batcher:
     def _answer(self, batch: list[Job]) -> None:
         started = time.perf_counter()
         answers: list[Answer] = []
-        for top_k in sorted({job.top_k for job in batch}):
-            jobs = [job for job in batch if job.top_k == top_k]
-            for job, outcome in zip(jobs, self._read(jobs, top_k), strict=True):
+        for key in dict.fromkeys((job.top_k, job.doc_stride) for job in batch):
+            jobs = [job for job in batch if (job.top_k, job.doc_stride) == key]
+            for job, outcome in zip(jobs, self._read(jobs, *key), strict=True):
                 if isinstance(outcome, BaseException):
                     job.future.set_exception(outcome)
                     continue
@@ -179,21 +200,23 @@ class Batcher:
                 else COST_SMOOTHING * per_request + (1 - COST_SMOOTHING) * previous
             )
             self._running = None
+            self._last_size = len(batch)
         if self.on_batch is not None:
             self.on_batch(BatchRecord(len(batch), seconds, answers))
 
-    def _read(self, jobs: list[Job], top_k: int) -> list:
+    def _read(self, jobs: list[Job], top_k: int, doc_stride: int | None) -> list:
         """Each job's answer, or the exception its own request raised: when the batch fails,
         its requests are read again one by one, so one bad request fails alone."""
+        options = {"top_k": top_k, "doc_stride": doc_stride}
         try:
-            return self.reader.answer_many([(job.question, job.context) for job in jobs], top_k=top_k)
+            return self.reader.answer_many([(job.question, job.context) for job in jobs], **options)
         except Exception as exc:
             if len(jobs) == 1:
                 return [exc]
         outcomes: list = []
         for job in jobs:
             try:
-                outcomes.append(self.reader.answer_many([(job.question, job.context)], top_k=top_k)[0])
+                outcomes.append(self.reader.answer_many([(job.question, job.context)], **options)[0])
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes

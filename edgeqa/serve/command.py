@@ -56,6 +56,10 @@ class ServeArgs(AnswerPolicy, WindowOptions):
     prompt_cache: int = 16
     """contexts kept in the KV cache between batches, so a document asked about again is not
     read again (0: none)"""
+    cache_ram: int = 256
+    """MiB of host memory for prompt-cache entries evicted from the KV cache (llama.cpp sequence
+    state, about 6 MiB a SQuAD paragraph for the shipped reader), restored on a prefix hit
+    instead of read again (0: none)"""
     max_context_chars: int = MAX_CONTEXT_CHARS
     """longer contexts are refused with 413"""
     max_question_chars: int = MAX_QUESTION_CHARS
@@ -72,6 +76,8 @@ class ServeArgs(AnswerPolicy, WindowOptions):
         ):
             if getattr(self, name) < 1:
                 raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.cache_ram < 0 or self.prompt_cache < 0:
+            raise EdgeQAError("--cache-ram and --prompt-cache must be 0 (off) or more")
         if not self.max_wait > 0:
             raise EdgeQAError(f"--max-wait must be a number of seconds above 0, not {self.max_wait}")
         if not 0 < self.port < 65536:
@@ -158,7 +164,11 @@ def run(args: ServeArgs) -> int:
     loaders = _loaders(model_names(args.model or ("smollm2-135m-squad",)))
     policy = AnswerPolicy.of(args)
     engine = EngineConfig(
-        n_ctx=args.n_ctx, n_threads=args.threads, parallel=args.parallel, prompt_cache=args.prompt_cache
+        n_ctx=args.n_ctx,
+        n_threads=args.threads,
+        parallel=args.parallel,
+        prompt_cache=args.prompt_cache,
+        prompt_cache_ram_mib=args.cache_ram,
     )
 
     def load() -> dict[str, Reader]:

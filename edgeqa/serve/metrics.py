@@ -10,6 +10,8 @@ import bisect
 import threading
 from collections import Counter
 
+from edgeqa.runtime.prompt_cache import CacheStats
+
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 PREFIX = "edgeqa"
 
@@ -48,10 +50,11 @@ class ServeMetrics:
             self.prompt_tokens += prompt_tokens
             self.generated_tokens += generated_tokens
 
-    def render(self, queue_depth: int, ready: bool) -> str:
-        """The exposition text for GET /metrics."""
+    def render(self, queue_depth: int, ready: bool, cache: CacheStats | None = None) -> str:
+        """The exposition text for GET /metrics; `cache`: the prompt caches' counts, summed."""
         with self._lock:
             lines = [
+                *_cache_lines(cache or CacheStats()),
                 f"# HELP {PREFIX}_requests_total Responses by status (not /health, nor scrapes).",
                 f"# TYPE {PREFIX}_requests_total counter",
                 *(f'{PREFIX}_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())),
@@ -84,3 +87,21 @@ class ServeMetrics:
                 f"{PREFIX}_request_seconds_count {cumulative}",
             ]
         return "\n".join(lines) + "\n"
+
+
+def _cache_lines(cache: CacheStats) -> list[str]:
+    return [
+        f"# HELP {PREFIX}_prompt_cache_hits_total Prompts that found their context cached, by tier.",
+        f"# TYPE {PREFIX}_prompt_cache_hits_total counter",
+        f'{PREFIX}_prompt_cache_hits_total{{tier="kv"}} {cache.hits}',
+        f'{PREFIX}_prompt_cache_hits_total{{tier="ram"}} {cache.ram_hits}',
+        f"# HELP {PREFIX}_prompt_cache_misses_total Prompts whose context was read from scratch.",
+        f"# TYPE {PREFIX}_prompt_cache_misses_total counter",
+        f"{PREFIX}_prompt_cache_misses_total {cache.misses}",
+        f"# HELP {PREFIX}_prompt_cache_restored_tokens_total Tokens restored from RAM instead of read.",
+        f"# TYPE {PREFIX}_prompt_cache_restored_tokens_total counter",
+        f"{PREFIX}_prompt_cache_restored_tokens_total {cache.restored_tokens}",
+        f"# HELP {PREFIX}_prompt_cache_ram_bytes Host memory the prompt cache holds (--cache-ram).",
+        f"# TYPE {PREFIX}_prompt_cache_ram_bytes gauge",
+        f"{PREFIX}_prompt_cache_ram_bytes {cache.ram_bytes}",
+    ]

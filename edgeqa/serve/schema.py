@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.reader.answer import Answer
 from edgeqa.reader.inputs import check_text
+
+
+def readable_text(cls, value: str, info: ValidationInfo) -> str:
+    """A pydantic validator applying the Reader's text rules (a 422 naming the field)."""
+    try:
+        return check_text(info.field_name, value)
+    except EdgeQAError as exc:
+        raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
 
 
 class AnswerRequest(BaseModel):
@@ -23,13 +31,7 @@ class AnswerRequest(BaseModel):
     top_k: StrictInt = Field(1, ge=1, description="how many different spans to return, best first")
     model: StrictStr | None = Field(None, description="a model this server loaded (GET /health lists them)")
 
-    @field_validator("question", "context")
-    @classmethod
-    def readable(cls, value: str, info) -> str:
-        try:
-            return check_text(info.field_name, value)
-        except EdgeQAError as exc:
-            raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
+    _readable = field_validator("question", "context")(readable_text)
 
 
 class AnswerOut(BaseModel):

@@ -57,6 +57,17 @@ def test_a_whole_document_is_read_in_windows(service, normandy):
     assert len(reply.document_html) > len(document)  # the whole document is shown
 
 
+def test_an_unsure_reply_shows_its_best_guess_marked_as_a_guess(service):
+    from edgeqa.demo.service import GUESS_STYLE
+
+    context = "The Eiffel Tower is in Paris. It was designed by the company of Gustave Eiffel."
+    reply = service.answer(context, "What is the population of Berlin?")
+    assert reply.abstained and reply.answer.startswith("Not sure; best guess: ")
+    guess = reply.answer.removeprefix("Not sure; best guess: ")
+    assert guess in context and f'style="{GUESS_STYLE}">{guess}</mark>' in reply.document_html
+    assert all(a.text != guess for a in reply.alternatives)
+
+
 def test_the_marked_document_escapes_the_text():
     from edgeqa.reader.answer import Answer
 

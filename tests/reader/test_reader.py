@@ -60,8 +60,23 @@ def test_a_question_the_context_does_not_answer_is_an_abstention(reader):
     answer = reader.answer("What is the population of Berlin?", CONTEXT)
     assert answer.abstained and answer.text == "" and answer.start is None and answer.end is None
     assert answer.no_answer_prob > reader.threshold.value
-    (alone,) = reader.answer("What is the population of Berlin?", CONTEXT, top_k=3)
-    assert alone.abstained and alone.no_answer_prob == pytest.approx(answer.no_answer_prob)
+
+
+def test_an_abstention_still_carries_its_best_guesses(reader):
+    """Asked for several spans, the reader abstains over the threshold but says what it would
+    have answered: the abstention first, with its candidates, best first, then them. (One
+    answer alone does not decode them: they cost throughput.)"""
+    alone = reader.answer("What is the population of Berlin?", CONTEXT)
+    assert alone.abstained and not alone.candidates and alone.best_guess is None
+    listed = reader.answer("What is the population of Berlin?", CONTEXT, top_k=3)
+    answer = listed[0]
+    guess = answer.best_guess
+    assert answer.abstained and answer.no_answer_prob == pytest.approx(alone.no_answer_prob)
+    assert answer.candidates and guess is answer.candidates[0] and not guess.abstained
+    assert CONTEXT[guess.start : guess.end] == guess.text and 0 < guess.score <= 1
+    assert listed[1:] == list(answer.candidates[:2])
+    sure = reader.answer("Who designed the Eiffel Tower?", CONTEXT)
+    assert sure.best_guess is sure and not sure.candidates
 
 
 def test_answer_many_keeps_the_order_and_equals_one_at_a_time(f16_reader, examples):

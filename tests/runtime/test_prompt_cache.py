@@ -48,3 +48,37 @@ def test_entries_make_room_for_the_group_and_vanish_when_the_cache_is_cleared(em
         answers(engine, paragraph[:2], one_by_one=False)
         engine.sequence_logits(engine.qa_prompt(paragraph[0].context, "Who?"))
         assert not engine.prompt_cache.entries  # cleared with the KV cache
+
+
+def test_an_entry_evicted_from_the_cells_is_restored_from_ram_with_the_same_answers(embedded_f16, paragraph):
+    """One cache sequence and a RAM budget: paragraph A, then another (A's cells go to RAM),
+    then A again restores them instead of decoding A, and answers as without any cache."""
+    other = load_squad(ASSETS / "squad_v2_tiny.json")[-1]
+    order = [paragraph[0], other, paragraph[1]]
+    plain_config = EngineConfig(n_ctx=4096, parallel=4, max_answer_tokens=16)
+    ram_config = EngineConfig(
+        n_ctx=4096, parallel=4, max_answer_tokens=16, prompt_cache=1, prompt_cache_ram_mib=64
+    )
+    with QAEngine(embedded_f16, plain_config) as plain, QAEngine(embedded_f16, ram_config) as cached:
+        expected = answers(plain, order)
+        got = answers(cached, order)
+        stats = cached.prompt_cache.stats
+        assert got == expected
+        assert stats.ram_hits == 1 and stats.restored_tokens > 100
+        assert cached.stats.prompt_tokens_decoded < plain.stats.prompt_tokens_decoded
+        assert 0 < stats.ram_bytes <= 64 * 2**20 and stats.ram_entries == 1  # the other paragraph now
+
+
+def test_the_ram_tier_keeps_to_its_budget_least_recently_used_out():
+    from edgeqa.runtime.prompt_cache import CacheStats, RamTier
+
+    stats = CacheStats()
+    tier = RamTier(budget=250, stats=stats)
+    tokens = [list(range(i, i + 40)) for i in (0, 100, 200)]
+    for held in tokens:
+        tier.put(held, b"x" * 100)
+    assert stats.ram_entries == 2 and stats.ram_bytes == 200  # the oldest went
+    assert tier.best(tokens[0]) is None and tier.best(tokens[2] + [7, 8])[1] == 40
+    assert tier.best(tokens[1][:31]) is None  # under MIN_TOKENS shared: not worth restoring
+    tier.put(list(range(500, 540)), b"y" * 300)  # larger than the whole budget: not kept
+    assert stats.ram_entries == 2

@@ -25,12 +25,12 @@ class GatedReader:
         self.gate, self.entered = threading.Event(), threading.Event()
         self.gate.set()
 
-    def answer_many(self, pairs, top_k=1):
+    def answer_many(self, pairs, top_k=1, doc_stride=None):
         self.entered.set()
         self.gate.wait(60)
         self.calls.append(len(pairs))
         time.sleep(self.delay * len(pairs))
-        return self.reader.answer_many(pairs, top_k=top_k)
+        return self.reader.answer_many(pairs, top_k=top_k, doc_stride=doc_stride)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,15 @@ def test_metrics_count_every_status_and_render_prometheus_text():
     metrics.answered(0.3)
     metrics.answered(3.0)
     metrics.batch_done(2, 150, 8)
-    text = metrics.render(queue_depth=4, ready=True)
+    from edgeqa.runtime.prompt_cache import CacheStats
+
+    cache = CacheStats(hits=5, ram_hits=2, misses=3, restored_tokens=480, ram_bytes=6_000_000)
+    text = metrics.render(queue_depth=4, ready=True, cache=cache)
+    assert 'edgeqa_prompt_cache_hits_total{tier="kv"} 5\n' in text
+    assert 'edgeqa_prompt_cache_hits_total{tier="ram"} 2\n' in text
+    assert "edgeqa_prompt_cache_misses_total 3\n" in text
+    assert "edgeqa_prompt_cache_restored_tokens_total 480\n" in text
+    assert "edgeqa_prompt_cache_ram_bytes 6000000\n" in text
     for status, count in (("200", 2), ("401", 1), ("422", 1), ("500", 1), ("503", 1)):
         assert f'edgeqa_requests_total{{status="{status}"}} {count}\n' in text
     assert "edgeqa_queue_depth 4\n" in text and "edgeqa_prompt_tokens_total 150\n" in text

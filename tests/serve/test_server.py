@@ -235,7 +235,7 @@ def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read():
     limit is read and dropped before the 413 goes out."""
     import asyncio
 
-    from edgeqa.serve.app import BodyGuard
+    from edgeqa.serve.middleware import BodyGuard
 
     reached_app = []
 
