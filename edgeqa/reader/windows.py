@@ -27,6 +27,8 @@ QUESTION_RESERVE = 64  # prompt tokens a window leaves for the question
 WORD = re.compile(r"\w+")
 PREFIX = 6
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+LINE_BREAK = re.compile(r"\n")
+PROSE_LINE_CHARS = 200  # lines this long on average are paragraphs written one to a line
 SHORT_PARAGRAPH = 48  # tokens: a paragraph shorter than this is read with the next one
 _STOPWORD_TEXT = (
     "a an the of in on at to for by with from into and or not no is are was were be been being "
@@ -103,9 +105,23 @@ def plan_windows(document: str, token_starts: Sequence[int], size: int, overlap:
     return windows
 
 
+def paragraph_breaks(document: str) -> re.Pattern:
+    """Blank lines end paragraphs; in a document without any whose lines are long (text copied
+    from a web page or Wikipedia: one paragraph a line), every line break does. Without this,
+    such a document was cut into windows by token count across its paragraphs, and the reader
+    abstained on 9 of 40 Warsaw questions it answered from their paragraphs."""
+    if PARAGRAPH_BREAK.search(document):
+        return PARAGRAPH_BREAK
+    lines = [line for line in document.splitlines() if line.strip()]
+    if len(lines) > 1 and sum(len(line) for line in lines) / len(lines) >= PROSE_LINE_CHARS:
+        return LINE_BREAK
+    return PARAGRAPH_BREAK
+
+
 def _paragraphs(document: str, token_starts: Sequence[int], size: int) -> list[tuple[int, int]]:
     """Token ranges [first, last) of the paragraphs, short ones joined to the next."""
-    breaks = {bisect.bisect_left(token_starts, m.end()) for m in PARAGRAPH_BREAK.finditer(document)}
+    pattern = paragraph_breaks(document)
+    breaks = {bisect.bisect_left(token_starts, m.end()) for m in pattern.finditer(document)}
     bounds = sorted({0, len(token_starts)} | {b for b in breaks if 0 < b < len(token_starts)})
     ranges: list[tuple[int, int]] = []
     first = 0

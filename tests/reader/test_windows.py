@@ -28,6 +28,17 @@ def test_paragraphs_become_windows_and_offsets_point_into_the_document():
     assert all(document[w.start : w.end] == w.text for w in windows)
 
 
+def test_a_document_with_one_paragraph_a_line_is_windowed_by_its_lines():
+    """Text copied from a web page has no blank lines, one long line a paragraph: each line is
+    a paragraph; hard-wrapped short lines without blank lines stay one flow of text."""
+    paragraphs = [" ".join(f"p{p}w{i}" for i in range(60)) for p in range(3)]
+    document = "\n".join(paragraphs)
+    windows = plan_windows(document, word_starts(document), 100, 20)
+    assert [w.text.strip() for w in windows] == paragraphs
+    wrapped = "\n".join(" ".join(f"w{line}x{i}" for i in range(8)) for line in range(40))
+    assert len(plan_windows(wrapped, word_starts(wrapped), 100, 20)) < 8  # not a window a line
+
+
 def test_a_long_paragraph_is_cut_into_overlapping_windows_at_word_starts():
     document = " ".join(f"w{i}" for i in range(250))
     windows = plan_windows(document, word_starts(document), 100, 30)
