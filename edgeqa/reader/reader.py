@@ -75,8 +75,8 @@ class Reader:
         from edgeqa.hardware import usable_cores
         from edgeqa.reader.shipped import resolve_reader_model
 
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise EdgeQAError(f"threads must be at least 1 (or None: the usable cores), not {threads!r}")
+        if threads is not None:
+            check_int(threads, "threads", 1)
         policy = AnswerPolicy(decoding=decoding, na_score=na_score, na_threshold=str(na_threshold))
         engine = EngineConfig(
             n_ctx=n_ctx,
@@ -163,7 +163,7 @@ class Reader:
         answered; `doc_stride` overrides the reader's window overlap for these pairs."""
         pairs = check_pairs(pairs)
         answers: list = [None] * len(pairs)
-        for index, answer in self.iter_answers(pairs, top_k, doc_stride):
+        for index, answer in self._iter_answers(pairs, *self._options(top_k, doc_stride)):
             answers[index] = answer
             if progress is not None:
                 progress(1)
@@ -174,7 +174,11 @@ class Reader:
     ) -> Iterator[tuple[int, Answer | list[Answer]]]:
         """(index into `pairs`, answer) as each chunk (see `chunks`) is read: what a resumable
         run logs as it goes. The arguments are checked now, the answers read as it is iterated."""
-        pairs = check_pairs(pairs)
+        return self._iter_answers(check_pairs(pairs), *self._options(top_k, doc_stride))
+
+    def _options(self, top_k: object, doc_stride: object) -> tuple[int, WindowOptions]:
+        """A call's checked top_k and its windows (the reader's, or with `doc_stride` as the
+        overlap); EdgeQAError for a bad one or a closed Reader."""
         top_k = check_top_k(top_k)
         windows = self.windows
         if doc_stride is not None:
@@ -182,7 +186,7 @@ class Reader:
             windows = WindowOptions(windows.max_seq_len, overlap, windows.max_windows)
         if self.closed:
             raise EdgeQAError(CLOSED)
-        return self._iter_answers(pairs, top_k, windows)
+        return top_k, windows
 
     @staticmethod
     def chunks(pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
