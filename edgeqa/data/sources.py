@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeqa.data.squad import BUNDLED_SAMPLE, QAExample, load_squad
+from edgeqa.data.squad import QAExample, data_reference, load_squad
 from edgeqa.errors import EdgeQAError
 
 ROLES = ("split", "train", "val", "test")
@@ -71,7 +71,7 @@ class DataSource:
 
     @property
     def path(self) -> str:
-        return str(BUNDLED_SAMPLE) if self.source == "bundled" else self.source
+        return data_reference(self.source)
 
 
 def take_paragraphs(examples: Sequence[QAExample], wanted: int, seed: int, skip: int = 0) -> list[QAExample]:

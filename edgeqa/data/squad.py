@@ -16,6 +16,12 @@ from edgeqa.data.records import hub_rows, jsonl_records, local_file, read_json
 from edgeqa.errors import EdgeQAError
 
 BUNDLED_SAMPLE = Path(__file__).parent / "samples" / "squad_v2_sample.json"
+BUNDLED = "bundled"  # what every --data option takes for the sample
+
+
+def data_reference(given: str | None) -> str:
+    """What a --data option names: the bundled sample's path for `bundled` or nothing, else as given."""
+    return str(BUNDLED_SAMPLE) if given in (None, BUNDLED) else given
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ class QuestionOptions:
     GROUP = ("questions", "which questions are answered, and where the results go")
 
     data: str | None = option(metavar="PATH_OR_ID")
-    """SQuAD .json (official format), .jsonl, or a hub id such as rajpurkar/squad_v2; default: the
-    bundled 2-article SQuAD 2.0 sample"""
+    """SQuAD .json (official format), .jsonl, a hub id such as rajpurkar/squad_v2, or bundled (the
+    shipped 2-article SQuAD 2.0 sample, also the default)"""
     split: str = "validation"
     """hub split"""
     limit: int | None = option(metavar="N")
@@ -51,9 +51,9 @@ class QuestionOptions:
 
     def questions(self) -> tuple[str, list[QAExample]]:
         """(data reference, the selected questions)."""
-        from edgeqa.data.squad import BUNDLED_SAMPLE, as_articles, load_squad, select_examples
+        from edgeqa.data.squad import as_articles, data_reference, load_squad, select_examples
 
-        data = self.data or str(BUNDLED_SAMPLE)
+        data = data_reference(self.data)
         if self.split != "validation" and Path(data).is_file():
             raise EdgeQAError(f"--split {self.split}: applies to hub data sets; {data} is a local file")
         loaded = load_squad(data, split=self.split)

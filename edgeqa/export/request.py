@@ -111,6 +111,16 @@ def check_disk(out_dir: Path, parameters: int, quants: int, converting: bool = T
         )
 
 
+def template_date_metadata(tokenizer) -> dict[str, str]:
+    """The template date, for a model whose chat template renders one (Llama 3.x): kept with the
+    model, so that every later stage asks it with the date it was trained with."""
+    from edgeqa.prompts import TEMPLATE_DATE, TEMPLATE_DATE_KEY
+
+    template = getattr(tokenizer, "chat_template", None) or ""
+    renders_date = "date_string" in template or "strftime_now" in template
+    return {TEMPLATE_DATE_KEY: TEMPLATE_DATE} if renders_date else {}
+
+
 def layout_metadata(request: ExportRequest) -> dict[str, str]:
     """The prompt layout key, only for a model fine-tuned with a layout other than the default."""
     from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT, PROMPT_LAYOUT_KEY

@@ -22,21 +22,11 @@ from edgeqa.export.request import (
     layout_metadata,
     previous_files,
     previous_manifest,
+    template_date_metadata,
 )
 from edgeqa.export.steps import FinishedSteps
 from edgeqa.fileio import atomic_write_text, sha256_file
 from edgeqa.provenance import ExportManifest
-
-
-def _ollama_modelfile(gguf_file: str) -> str:
-    from edgeqa.prompts import SYSTEM_PROMPT
-
-    return (
-        f"FROM ./{gguf_file}\n"
-        "PARAMETER temperature 0\n"
-        'PARAMETER stop "<|im_end|>"\n'
-        f'SYSTEM """{SYSTEM_PROMPT}"""\n'
-    )
 
 
 def _tensor_widths(path: Path) -> dict[str, int]:
@@ -135,7 +125,7 @@ def _reference_gguf(request: ExportRequest, plan: _Plan, model, tokenizer) -> No
     with tempfile.TemporaryDirectory(dir=request.out_dir, prefix=".merged-") as staging:
         save_hf_folder(model, tokenizer, Path(staging))
         print(f"edgeqa export: converting to {reference.name} with llama.cpp's converter")
-        metadata = layout_metadata(request)
+        metadata = {**layout_metadata(request), **template_date_metadata(tokenizer)}
         convert_to_gguf(
             Path(staging), reference, request.out_type, model_name=request.source.name, metadata=metadata
         )
@@ -220,7 +210,9 @@ def run_export(request: ExportRequest) -> ExportManifest:
     )
     manifest.save()
     if request.ollama:
-        modelfile = _ollama_modelfile(files[request.quants[-1]]["file"])
+        from edgeqa.export.ollama import ollama_modelfile
+
+        modelfile = ollama_modelfile(request.out_dir / files[request.quants[-1]]["file"])
         atomic_write_text(request.out_dir / f"{source.name}.Modelfile", modelfile)
     return manifest
 

@@ -98,15 +98,11 @@ def squad_smoke(gguf_path: Path, example: QAExample, threads: int) -> dict[str, 
 
 
 def verification_prompts(tokenizer, examples, layout: str, count: int = 8) -> list[list[int]]:
+    from edgeqa.models.chat_tokens import prompt_ids
     from edgeqa.prompts import qa_messages
 
-    prompts = []
-    for example in examples[:: max(1, len(examples) // count)][:count]:
-        text = tokenizer.apply_chat_template(
-            qa_messages(example.context, example.question, layout), add_generation_prompt=True, tokenize=False
-        )
-        prompts.append(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return prompts
+    chosen = examples[:: max(1, len(examples) // count)][:count]
+    return [prompt_ids(tokenizer, qa_messages(e.context, e.question, layout)) for e in chosen]
 
 
 def heldout_examples(source: ExportSource):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from edgeqa.data.instructions import Conversation
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
-from edgeqa.models.chat_tokens import end_of_turn_id
+from edgeqa.models.chat_tokens import end_of_turn_id, prompt_ids, render_chat, with_bos
 from edgeqa.prompts import ABSTAIN, DEFAULT_PROMPT_LAYOUT, qa_messages
 
 IGNORE_INDEX = -100
@@ -50,15 +50,12 @@ def target_text(example: QAExample) -> str:
 
 
 def encode_example(tokenizer, example: QAExample, layout: str = DEFAULT_PROMPT_LAYOUT) -> TrainingExample:
-    prompt = tokenizer.apply_chat_template(
-        qa_messages(example.context, example.question, layout), add_generation_prompt=True, tokenize=False
-    )
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    prompt = prompt_ids(tokenizer, qa_messages(example.context, example.question, layout))
     answer_ids = tokenizer(target_text(example), add_special_tokens=False)["input_ids"]
     answer_ids = [*answer_ids, end_of_turn_id(tokenizer)]
     return TrainingExample(
-        input_ids=prompt_ids + answer_ids,
-        labels=[IGNORE_INDEX] * len(prompt_ids) + answer_ids,
+        input_ids=prompt + answer_ids,
+        labels=[IGNORE_INDEX] * len(prompt) + answer_ids,
     )
 
 
@@ -83,14 +80,15 @@ def encode_conversation(tokenizer, conversation: Conversation) -> TrainingExampl
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        prefix = tokenizer.apply_chat_template(messages[:i], add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        prefix = render_chat(tokenizer, messages[:i], add_generation_prompt=True)
+        full = render_chat(tokenizer, messages[: i + 1])
         if not (prefix.startswith(rendered) and full.startswith(prefix)):
             raise EdgeQAError(
                 f"conversation {conversation.cid}: the model's chat template renders earlier turns "
                 "differently once later turns are added; cannot tell which tokens are the reply"
             )
         context_ids = tokenizer(prefix[len(rendered) :], add_special_tokens=False)["input_ids"]
+        context_ids = context_ids if rendered else with_bos(tokenizer, context_ids)
         reply_ids, reply_labels = _assistant_reply_ids(tokenizer, full[len(prefix) :])
         ids += context_ids + reply_ids
         labels += [IGNORE_INDEX] * len(context_ids) + reply_labels

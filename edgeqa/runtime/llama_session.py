@@ -121,6 +121,13 @@ class LlamaSession:
         """Tokens of rendered text; BOS comes from the template, never added twice."""
         return self._model.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
+    def with_bos(self, tokens: list[int]) -> list[int]:
+        """`tokens` led by BOS when the vocabulary adds one (add_bos_token) and they lack it."""
+        vocab = self._model.vocab
+        bos = self._llama_cpp.llama_vocab_bos(vocab)
+        wanted = self._llama_cpp.llama_vocab_get_add_bos(vocab) and bos != -1
+        return [bos, *tokens] if wanted and tokens[:1] != [bos] else tokens
+
     def detokenize_bytes(self, token: int) -> bytes:
         """One token's bytes; a multi-byte character may be split across tokens."""
         buffer = ctypes.create_string_buffer(256)
@@ -251,4 +258,4 @@ def adapter_base_info(adapter: GGUFInfo) -> GGUFInfo:
     base = read_gguf_info(relative if relative.is_file() else named)
     if base.is_adapter:
         raise EdgeQAError(f"{adapter.path}: its base {base.path} is itself a LoRA adapter")
-    return dataclasses.replace(base, prompt_layout=adapter.prompt_layout)
+    return dataclasses.replace(base, prompt_layout=adapter.prompt_layout, template_date=adapter.template_date)

@@ -45,7 +45,9 @@ def test_export_run_folder_to_f16_and_q8_0(exported, tiny_run):
     check = manifest["verification"]["hf_vs_f16"]
     assert check["top1_agreement"] >= 0.75 and check["max_logit_diff"] < 0.5
     assert manifest["source"]["adapter"].endswith("adapter")
-    assert (out / "tiny.Modelfile").read_text().startswith("FROM ./tiny-Q4_0.gguf")
+    modelfile = (out / "tiny.Modelfile").read_text()
+    assert modelfile.startswith("FROM ./tiny-Q4_0.gguf")
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile and "<|im_start|>assistant\n" in modelfile
     imatrix = manifest["imatrix"]  # the default: a matrix from the run's own training questions
     assert imatrix["source"] == "auto" and imatrix["dataset"] == "training questions of tiny"
     assert read_imatrix(out / imatrix["file"]).tokens == imatrix["tokens"] > 0

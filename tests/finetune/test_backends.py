@@ -80,3 +80,60 @@ def test_unsloth_is_handed_the_dequantized_folder_of_a_gguf_base(tiny_llama_dir,
     assert folder.startswith(str(tmp_path / ".bases" / "tiny-F16-")) and calls["load"]["load_in_4bit"]
     assert calls["peft"]["r"] == 4 and calls["peft"]["use_rslora"] is True
     assert calls["peft"]["use_gradient_checkpointing"] == "unsloth"
+
+
+@pytest.mark.parametrize("family", ["llama3", "llama2"])
+def test_unsloth_gets_a_llama_familys_folder_as_is_with_its_own_template(
+    standin, family, tmp_path, monkeypatch
+):
+    """The unsloth seams for a Llama 3 / Llama 2 base on a CPU: the HF folder is handed over as
+    named (no dequantizing), unsloth picks the dtype (bf16 where the GPU has it), the adapter
+    covers every Llama projection, and training renders with the family's own chat template
+    (edgeqa maps none of unsloth's templates over it: the GGUF must carry the one it trained on)."""
+    import sys
+    import types
+
+    from transformers import AutoTokenizer
+
+    from edgeqa.finetune.backends import build_unsloth
+    from edgeqa.finetune.config import FinetuneConfig
+    from edgeqa.finetune.examples import IGNORE_INDEX, encode_example
+    from edgeqa.models.base_model import resolve_base
+    from edgeqa.models.family_templates import LLAMA2, LLAMA3
+
+    calls = {}
+
+    class FastLanguageModel:
+        @staticmethod
+        def from_pretrained(**kwargs):
+            calls["load"] = kwargs
+            return "model", AutoTokenizer.from_pretrained(kwargs["model_name"])
+
+        @staticmethod
+        def get_peft_model(model, **kwargs):
+            calls["peft"] = kwargs
+            return model
+
+    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
+    config = tiny_config(standin(family), tmp_path, "unsloth", backend="unsloth", method="qlora")
+    _, tokenizer = build_unsloth(config, resolve_base(str(standin(family))))
+    load = calls["load"]
+    assert load["model_name"] == str(standin(family)) and load["dtype"] is None and load["load_in_4bit"]
+    assert load["max_seq_length"] == config.max_length
+    assert calls["peft"]["target_modules"] == list(FinetuneConfig().target_modules)
+    assert set(calls["peft"]["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
+    assert tokenizer.chat_template == (LLAMA3 if family == "llama3" else LLAMA2)
+    from edgeqa.data.squad import load_squad
+    from tests.conftest import ASSETS
+
+    encoded = encode_example(tokenizer, load_squad(ASSETS / "squad_v2_tiny.json")[0])
+    last_target = [t for t in encoded.labels if t != IGNORE_INDEX][-1]
+    assert tokenizer.convert_ids_to_tokens(last_target) == ("<|eot_id|>" if family == "llama3" else "</s>")

@@ -1,17 +1,11 @@
 """The Hugging Face question-answering task's JSON: the mapping (no model), then the real
 huggingface_hub client against a real `edgeqa serve` of the shipped reader."""
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
 from edgeqa.reader.answer import Answer
 from edgeqa.serve.hf_task import QAParameters, task_answers
-from tests.helpers import REPO
+from tests.helpers import edgeqa_server
 
 CONTEXT = "The tower was designed by Gustave Eiffel and built in Paris from 1887 to 1889."
 EIFFEL = Answer("Gustave Eiffel", 26, 40, 0.8, 0.3, False, answer_tokens=4)
@@ -47,24 +41,8 @@ def test_max_answer_len_drops_longer_spans():
 
 @pytest.fixture(scope="module")
 def shipped_server(shipped_reader):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "edgeqa", "serve", "--model", "smollm2-135m-squad", "--port", str(port)]
-    command += ["--threads", "2", "--api-key", "hf-key"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2):
-                break
-        except OSError:
-            assert process.poll() is None, "edgeqa serve exited"
-            time.sleep(0.2)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    with edgeqa_server("--model", "smollm2-135m-squad", "--threads", "2", "--api-key", "hf-key") as base:
+        yield base
 
 
 def test_the_hub_client_gets_the_readers_spans_on_20_squad_questions(shipped_server, squad_tiny):

@@ -1,0 +1,138 @@
+"""What the span constraint costs per decoding step as the vocabulary grows: Llama 3's 128,256
+tokens against SmolLM2's 49,152, on random Llama models of the same width and depth.
+
+Both models are built here (SmolLM2's tokenizer read from the embedded GGUF, Llama 3's from the
+tokenizer cache, see edgeqa/models/tokenizer_sources.py) and converted to F16 by llama.cpp's
+converter. Each answers the same SQuAD questions of the bundled sample, forced to answer (a
+random model would often abstain) for up to --answer-tokens tokens, span-constrained and free,
+side by side in one run. Reported per vocabulary and mode:
+- the time per answer token outside llama.cpp's decode (the choosers, the logits copy, the
+  loop's bookkeeping): the constraint's own cost per step;
+- the time per answer token in all, and the one-off building of the vocabulary index.
+
+usage: python benchmarks/span_vocab_cost.py [--width 576] [--layers 2] [--questions 32]
+writes: benchmarks/results/span_vocab_cost.json and .md
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from _report import write_results
+
+BUNDLED = Path(__file__).parents[1] / "edgeqa" / "data" / "samples" / "squad_v2_sample.json"
+
+
+def smollm2_vocab_model(folder: Path, width: int, layers: int) -> Path:
+    """A random Llama of `width` with SmolLM2's tokenizer and template (as the tests' tiny model)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from edgeqa.models.registry import embedded_model_path
+
+    gguf = embedded_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def measure(gguf: Path, span: bool, questions: list, answer_tokens: int, threads: int) -> dict:
+    from edgeqa.runtime.engine import QAEngine
+    from edgeqa.runtime.engine_config import EngineConfig
+
+    config = EngineConfig(
+        n_ctx=4096, n_threads=threads, parallel=8, max_answer_tokens=answer_tokens, span_constrained=span
+    )
+    with QAEngine(gguf, config) as engine:
+        started = time.perf_counter()
+        _ = engine.vocab_index
+        index_s = time.perf_counter() - started
+        in_llama_cpp = [0.0]
+        decode = engine.session.decode
+
+        def timed_decode(entries):
+            began = time.perf_counter()
+            try:
+                return decode(entries)
+            finally:
+                in_llama_cpp[0] += time.perf_counter() - began
+
+        engine.session.decode = timed_decode
+        prompts = [engine.qa_prompt(q.context, q.question) for q in questions]
+        generated = 0
+        started = time.perf_counter()
+        for first in range(0, len(questions), 8):
+            group = slice(first, first + 8)
+            contexts = [q.context for q in questions[group]]
+            answers = engine.generate_group(prompts[group], contexts, answer_all=True)
+            generated += sum(a.generated_tokens for a in answers)
+        total_s = time.perf_counter() - started
+    outside = total_s - in_llama_cpp[0]
+    return {
+        "vocab": engine.session.n_vocab,
+        "mode": "span" if span else "free",
+        "answer_tokens": generated,
+        "outside_llama_cpp_ms_per_token": round(1000 * outside / generated, 3),
+        "total_ms_per_token": round(1000 * total_s / generated, 3),
+        "vocab_index_s": round(index_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=576, help="hidden size of both models (SmolLM2's)")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--questions", type=int, default=32)
+    parser.add_argument("--answer-tokens", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stem", default="span_vocab_cost")
+    args = parser.parse_args()
+
+    from edgeqa.data.squad import load_squad
+    from edgeqa.export.convert import convert_to_gguf
+    from edgeqa.models.standin import build_standin
+
+    questions = load_squad(BUNDLED)[: args.questions]
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        folders = {
+            "SmolLM2 49K": smollm2_vocab_model(Path(work) / "smollm2", args.width, args.layers),
+            "Llama 3 128K": build_standin(
+                "llama3", Path(work) / "llama3", hidden_size=args.width, layers=args.layers
+            ),
+        }
+        for label, folder in folders.items():
+            gguf = convert_to_gguf(folder, Path(work) / f"{folder.name}-F16.gguf", "f16")
+            for span in (True, False):
+                row = {"model": label, **measure(gguf, span, questions, args.answer_tokens, args.threads)}
+                print(row, flush=True)
+                rows.append(row)
+    header = "| vocabulary | mode | answer tokens | outside llama.cpp ms/token | total ms/token | index s |"
+    lines = [header, "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['mode']} | {r['answer_tokens']} | {r['outside_llama_cpp_ms_per_token']} "
+            f"| {r['total_ms_per_token']} | {r['vocab_index_s']} |"
+        )
+    settings = {k: getattr(args, k) for k in ("width", "layers", "questions", "answer_tokens", "threads")}
+    write_results(args.stem, {"settings": settings, "rows": rows}, markdown="\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
