@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: install install-dev quickstart test lint
+.PHONY: install install-dev quickstart test test-fast lint
 
 install:
 	bash scripts/install.sh
@@ -16,6 +16,11 @@ quickstart: install
 test: install-dev
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest
+
+# While editing: every test that loads no model and starts no process (no install step).
+test-fast:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest -m "not slow and not gpu" -q
 
 lint:
 	$(PYTHON) -m ruff check .

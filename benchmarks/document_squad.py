@@ -29,6 +29,7 @@ from edgeqa.data.squad import as_articles, load_squad
 from edgeqa.evaluation.run import EvalRequest, run_eval
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.shipped import resolve_reader_model
+from edgeqa.reader.threshold import ALWAYS_ANSWER
 from edgeqa.runtime.engine_config import EngineConfig
 from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 
@@ -60,7 +61,7 @@ def _run(model: Path, examples, data: str, out: Path, threads: int) -> dict[str,
         examples=examples,
         out_dir=out,
         engine=EngineConfig(n_threads=threads),
-        policy=AnswerPolicy(na_threshold="1"),
+        policy=AnswerPolicy(na_threshold=ALWAYS_ANSWER),
     )
     return run_eval(request)
 

@@ -89,7 +89,9 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--na-threshold", type=float, default=None, help="no-answer threshold of the evals")
+    parser.add_argument(
+        "--na-threshold", default="auto", help="no-answer threshold of the evals: auto, model or P"
+    )
     parser.add_argument(
         "--f1-quants", default=F1_QUANTS, help="types evaluated on SQuAD (default: %(default)s)"
     )
@@ -98,10 +100,9 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _add_squad_scores(args, work: Path, manifests: dict, rows: dict, examples) -> None:
+def _add_squad_scores(args, policy: AnswerPolicy, work: Path, manifests: dict, rows: dict, examples) -> None:
     """EM, F1 and HasAns F1 of the --f1-quants files (the f16 once), into their rows."""
     engine = EngineConfig(n_threads=args.threads)
-    policy = AnswerPolicy(decoding="span", na_threshold=str(args.na_threshold))
     f1_quants = [q.strip() for q in args.f1_quants.split(",") if q.strip()]
     for mode, manifest in manifests.items():
         for quant in f1_quants:
@@ -139,6 +140,7 @@ def _table(table: list[dict]) -> str:
 
 def main() -> None:
     args = _arguments()
+    policy = AnswerPolicy(decoding="span", na_threshold=args.na_threshold)  # fails before any export
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work, prefix=".timed-export-") as scratch:
@@ -149,7 +151,7 @@ def main() -> None:
     }
     rows = {mode: drift_rows(manifest, mode) for mode, manifest in manifests.items()}
     examples = select_examples(load_squad(args.data), limit=args.limit, seed=args.seed)
-    _add_squad_scores(args, work, manifests, rows, examples)
+    _add_squad_scores(args, policy, work, manifests, rows, examples)
     table = [rows["none"]["f16"]] + [
         rows[mode][quant]
         for quant in STANDARD + MATRIX_ONLY
@@ -162,7 +164,7 @@ def main() -> None:
         "data": Path(args.data).name,
         "questions": len(examples),
         "seed": args.seed,
-        "na_threshold": args.na_threshold,
+        "na_threshold": str(policy.na_threshold),
         "threads": args.threads,
         "kl_tokens": manifests["auto"].verification["kl_tokens"],
         "imatrix": {k: imatrix[k] for k in ("source", "dataset", "tokens", "seconds")},

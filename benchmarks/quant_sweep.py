@@ -28,6 +28,7 @@ from edgeqa.data.squad import load_squad, select_examples
 from edgeqa.evaluation.run import EvalRequest, run_eval
 from edgeqa.provenance import ExportManifest
 from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.reader.threshold import MODEL
 from edgeqa.runtime.engine_config import EngineConfig
 
 QUANTS = ("q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q4_1", "q4_0", "q3_k_m", "q2_k")
@@ -131,7 +132,7 @@ def main() -> None:
             examples=examples,
             out_dir=work / "eval" / entry["quant"],
             engine=EngineConfig(n_threads=args.threads),
-            policy=AnswerPolicy(decoding="free", na_threshold="model"),
+            policy=AnswerPolicy(decoding="free", na_threshold=MODEL),
         )
         metrics = run_eval(request)
         rows.append(_quant_row(entry, metrics))

@@ -1,8 +1,56 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ASSETS = Path(__file__).parent / "assets"
+
+# Fixtures that load a model or build one: a test using any of them is in the slow tier.
+MODEL_FIXTURES = {
+    "embedded_model",
+    "shipped_reader",
+    "embedded_f16",
+    "question_first_gguf",
+    "tiny_llama_dir",
+    "endpoint_url",
+    "embedded_vs_endpoint",
+    "tokenizer_sources",
+    "standin",
+    "standin_gguf",
+}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def _refuse(what: str):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a test outside the slow tier {what}: mark it @pytest.mark.slow")
+
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def fast_tier_guard(request, monkeypatch):
+    """A test not marked slow may load no model and start no process: the fast tier stays fast
+    because this fails such a test, rather than trusting each test to be marked."""
+    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("gpu"):
+        return
+    import multiprocessing.process
+
+    import llama_cpp.llama_cpp as native
+
+    monkeypatch.setattr(subprocess, "Popen", _refuse("starts a process"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", _refuse("starts a process"))
+    monkeypatch.setattr(native, "llama_model_load_from_file", _refuse("loads a llama.cpp model"))
+    if "transformers.modeling_utils" in sys.modules:  # importing it here would cost seconds
+        from transformers.modeling_utils import PreTrainedModel
+
+        monkeypatch.setattr(PreTrainedModel, "__init__", _refuse("builds a transformers model"))
 
 
 @pytest.fixture(scope="session", autouse=True)

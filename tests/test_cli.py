@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers import run_cli
 
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a process or loads a model
+
 FAST = ("--max-answer-tokens", "12")
 
 

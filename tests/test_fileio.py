@@ -41,6 +41,7 @@ def test_a_file_where_a_folder_is_needed_is_one_line(tmp_path):
         ensure_dir(existing)
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_with_the_holders_pid_until_it_is_killed(tmp_path):
     folder = tmp_path / "run"
     lock = f"import pathlib, edgeqa.fileio as f; f.lock_run_dir(pathlib.Path({str(folder)!r}))"

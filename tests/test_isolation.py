@@ -9,6 +9,8 @@ import pytest
 
 from edgeqa.isolation import run_child
 
+pytestmark = pytest.mark.slow  # each test starts a child process
+
 
 def test_an_interrupted_parent_leaves_no_child_running(tmp_path, monkeypatch):
     """SIGTERM (raised as KeyboardInterrupt, as every edgeqa command does) reaches only the parent,

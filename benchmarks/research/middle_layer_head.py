@@ -140,6 +140,7 @@ def own_scores(model: Path, examples: list[QAExample], out_dir: Path) -> dict[st
     """The reader's own no-answer probability for each question (answers forced)."""
     from edgeqa.evaluation.run import EvalRequest, run_eval
     from edgeqa.reader.policy import AnswerPolicy
+    from edgeqa.reader.threshold import ALWAYS_ANSWER
     from edgeqa.runtime.engine_config import EngineConfig
 
     request = EvalRequest(
@@ -148,7 +149,7 @@ def own_scores(model: Path, examples: list[QAExample], out_dir: Path) -> dict[st
         examples=examples,
         out_dir=out_dir,
         engine=EngineConfig(n_threads=2),
-        policy=AnswerPolicy(na_threshold="1"),
+        policy=AnswerPolicy(na_threshold=ALWAYS_ANSWER),
     )
     run_eval(request)
     return json.loads((out_dir / "na_prob.json").read_text())

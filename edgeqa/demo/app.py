@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
-from edgeqa.demo.service import QAService, model_choices, read_document
+from edgeqa.demo.service import DEMO_ENGINE, QAService, model_choices, read_document
 from edgeqa.errors import EdgeQAError
+from edgeqa.hardware import usable_cores
 from edgeqa.reader.inputs import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
 from edgeqa.reader.policy import AnswerPolicy
 
@@ -31,14 +33,17 @@ def example_rows(count: int = 4) -> list[list[str]]:
     return [[e.context, e.question] for e in answerable + unanswerable]
 
 
-def default_service(extra_models: list[Path] | None = None, policy: AnswerPolicy | None = None) -> QAService:
+def default_service(
+    extra_models: list[Path] | None = None, policy: AnswerPolicy | None = None, threads: int | None = None
+) -> QAService:
     """The given GGUFs, else the shipped reader, the embedded model and every GGUF under models/
     and export/; span-constrained answers and each model's calibrated threshold unless told
-    otherwise."""
+    otherwise; llama.cpp on `threads` (default: the usable cores)."""
     from edgeqa.models.registry import discover_models, exported_sources
 
     paths = extra_models or discover_models()
-    return QAService(model_choices(paths, exported_sources()), policy=policy or AnswerPolicy())
+    config = dataclasses.replace(DEMO_ENGINE, n_threads=threads or usable_cores())
+    return QAService(model_choices(paths, exported_sources()), config, policy=policy or AnswerPolicy())
 
 
 SCROLL_TO_ANSWER = "() => document.getElementById('answer-mark')?.scrollIntoView({block: 'center'})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.hardware import usable_cores
 from edgeqa.option_field import option
 from edgeqa.reader.policy import AnswerPolicy
 
@@ -31,6 +32,8 @@ class DemoArgs(AnswerPolicy):
     decoded together"""
     queue_size: int = 64
     """requests that may wait"""
+    threads: int = option(factory=usable_cores)
+    """CPU threads for llama.cpp (default: the usable cores)"""
 
 
 ARGS = DemoArgs
@@ -45,13 +48,13 @@ def run(args: DemoArgs) -> int:
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.reader.shipped import resolve_reader_model
 
-    for name in ("concurrency", "queue_size"):
+    for name in ("concurrency", "queue_size", "threads"):
         if getattr(args, name) < 1:
             raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
     models = [resolve_reader_model(m) for m in args.model]
     for model in models:
         read_gguf_info(model)
-    service = default_service(models, AnswerPolicy.of(args))
+    service = default_service(models, AnswerPolicy.of(args), threads=args.threads)
     print(f"edgeqa demo: models {', '.join(service.models)}; http://{args.host}:{args.port}")
     app = build_app(service, concurrency=args.concurrency, queue_size=args.queue_size)
     app.launch(server_name=args.host, server_port=args.port, show_error=True)

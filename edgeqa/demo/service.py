@@ -123,6 +123,10 @@ def _said(best: Answer) -> str:
     return UNSURE_MESSAGE.format(guess=guess.text) if guess else NO_ANSWER_MESSAGE
 
 
+# Long contexts, a batch per burst of users, answers up to 48 tokens, recent paragraphs kept cached
+DEMO_ENGINE = EngineConfig(n_ctx=8192, parallel=16, max_answer_tokens=48, prompt_cache=16)
+
+
 class QAService:
     """One Reader and Batcher per model, loaded on first use and shared by every request."""
 
@@ -137,7 +141,7 @@ class QAService:
         if not models:
             raise EdgeQAError("the demo found no GGUF model; pass --model PATH.gguf")
         self.models = models
-        self.config = config or EngineConfig(n_ctx=8192, parallel=16, max_answer_tokens=48, prompt_cache=16)
+        self.config = config or DEMO_ENGINE
         self.policy = policy or AnswerPolicy()
         self.queue_size = queue_size
         self._batchers: dict[str, Batcher] = {}

@@ -105,7 +105,7 @@ def verification_prompts(tokenizer, examples, layout: str, count: int = 8) -> li
     return [prompt_ids(tokenizer, qa_messages(e.context, e.question, layout)) for e in chosen]
 
 
-def heldout_examples(source: ExportSource):
+def verification_examples(source: ExportSource):
     from edgeqa.data.squad import BUNDLED_SAMPLE, load_squad
     from edgeqa.run_folder import RunFolder
 
@@ -158,7 +158,7 @@ def verify_export(
     """Every check of a finished export: the LoRA GGUF against the merge (when written), the
     reference GGUF against the merged model, each file's drift from the reference (recorded in
     `files`), and one SQuAD question answered by each file."""
-    examples = heldout_examples(request.source)
+    examples = verification_examples(request.source)
     layout = request.source.prompt_layout
     verification: dict[str, Any] = {}
     if lora_files:

@@ -17,7 +17,7 @@ import warnings
 BITSANDBYTES_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
 
 
-def quiet_libraries(show_progress: bool) -> None:
+def quiet_training_libraries(show_progress: bool) -> None:
     """Process-wide: call before transformers, peft or bitsandbytes load a model."""
     logging.getLogger(BITSANDBYTES_CPU_LOGGER).setLevel(logging.ERROR)
     warnings.filterwarnings(

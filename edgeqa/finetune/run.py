@@ -309,10 +309,10 @@ def run_finetune(config: FinetuneConfig, resume_dir: Path | None = None, show_pr
     import torch
 
     from edgeqa.finetune.backends import BUILDERS
-    from edgeqa.finetune.library_noise import quiet_libraries
+    from edgeqa.finetune.library_noise import quiet_training_libraries
     from edgeqa.finetune.trainer import Trainer, torchrun_rank_and_world
 
-    quiet_libraries(show_progress)
+    quiet_training_libraries(show_progress)
     rank, world = torchrun_rank_and_world()
     is_main = rank == 0  # under torchrun only rank 0 writes files
     folder = _claim_run_dir(config, resume_dir, is_main)

@@ -49,27 +49,31 @@ def _standin(args: ModelsArgs) -> int:
 
 
 def _list(args: ModelsArgs) -> int:
+    """One row per model `--model` can load, named as `--model` takes it: `embedded`, a shipped
+    reader's name, or the file's path; importance matrices (GGUFs too) are left out."""
+    from edgeqa.models.gguf_header import read_gguf_header
     from edgeqa.models.gguf_info import read_gguf_info
-    from edgeqa.models.registry import discover_models, exported_sources
+    from edgeqa.models.registry import discover_models, exported_sources, model_name
 
     sources = exported_sources(Path(d) for d in args.dir)
-    rows = [["name", "size MiB", "quant", "arch", "ctx", "chat template", "exported from", "path"]]
+    rows = [["name (--model)", "size MiB", "quant", "arch", "ctx", "chat template", "exported from"]]
     for path in discover_models(Path(d) for d in args.dir):
         try:
+            if read_gguf_header(path).metadata.get("general.type") == "imatrix":
+                continue
             info = read_gguf_info(path)
         except EdgeQAError as exc:
-            rows.append([path.stem, "-", "unreadable", "-", "-", "-", "-", f"{path} ({exc})"])
+            rows.append([str(path), "-", f"unreadable ({exc})", "-", "-", "-", "-"])
             continue
         rows.append(
             [
-                info.name,
+                model_name(path),
                 f"{info.size_bytes / 2**20:.1f}",
-                info.file_type,
+                f"LoRA on {info.adapter_base}" if info.is_adapter else info.file_type,
                 info.architecture,
                 str(info.context_length or "-"),
-                "yes" if info.chat_template else "no",
+                "its base's" if info.is_adapter else "yes" if info.chat_template else "no",
                 sources.get(path.resolve(), "-"),
-                str(path),
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

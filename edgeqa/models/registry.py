@@ -60,6 +60,14 @@ def discover_models(extra_dirs: Iterable[Path] = ()) -> list[Path]:
     return found
 
 
+def model_name(path: Path) -> str:
+    """How `--model` names the GGUF at `path`: `embedded`, a shipped reader's name, or the path."""
+    with contextlib.suppress(EdgeQAError):
+        if path.resolve() == embedded_model_path().resolve():
+            return "embedded"
+    return reader_name(path) or str(path)
+
+
 def exported_sources(extra_dirs: Iterable[Path] = ()) -> dict[Path, str]:
     """GGUF path -> what it was exported from, read from the `*.manifest.json` files."""
     from edgeqa.provenance import ExportManifest

@@ -104,7 +104,7 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
 
     f16 = next(label for label, role in roles.items() if role == "fine-tuned f16")
     transformers_model = models[f16] if settings.transformers_baseline else None
-    profile = profile_step(models, transformers_model, out_dir / "profile", settings, threads)
+    profile = profile_step(models, policies, transformers_model, out_dir / "profile", settings, threads)
     clock.done(4, "profile", f"{len(profile)} configurations")
 
     calibrated = any(policies[label] != settings.answer_policy() for label in models)

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.reader.policy import AnswerStyle
+from edgeqa.reader.threshold import AUTO, NoAnswerThreshold
+from edgeqa.runtime.engine_config import EngineConfig
 
 
 @dataclass(frozen=True)
@@ -17,11 +20,11 @@ class PipelineSettings:
     quants: tuple[str, ...] = ("q4_k_m",)
     eval_limit: int = 200
     eval_seed: int = 0
-    max_answer_tokens: int = 32
+    max_answer_tokens: int = EngineConfig.max_answer_tokens
     # the answer policy of every evaluation and profile, as edgeqa eval's options
-    decoding: str = "span"  # span: answers confined to a context span; free: plain greedy
-    na_threshold: str = "auto"  # auto: the model's calibrated threshold, else its own choice; model; P
-    na_score: str = "abstention"  # abstention | answer (see edgeqa eval --na-score)
+    decoding: str = AnswerStyle.decoding  # span: answers confined to a context span; free: greedy
+    na_threshold: NoAnswerThreshold = AUTO  # auto: the calibrated threshold, else the model's; model; P
+    na_score: str = AnswerStyle.na_score  # abstention | answer (see edgeqa eval --na-score)
     profile_questions: int = 10
     profile_repeats: int = 1
     transformers_baseline: bool = True
@@ -39,6 +42,10 @@ class PipelineSettings:
             raise EdgeQAError(f"pipeline: {exc}") from None
 
     def __post_init__(self) -> None:
+        try:  # "auto" or 0.42 as the YAML gives it, parsed once
+            object.__setattr__(self, "na_threshold", NoAnswerThreshold.parse(self.na_threshold))
+        except EdgeQAError as exc:
+            raise EdgeQAError(f"pipeline: {exc}") from None
         if min(self.eval_limit, self.max_answer_tokens, self.profile_questions, self.profile_repeats) < 1:
             raise EdgeQAError("pipeline: eval_limit, max_answer_tokens and profile_* must be at least 1")
         self.answer_policy()  # a bad decoding, score or threshold fails before any work

@@ -114,16 +114,19 @@ def calibrate_step(
     without unanswerable ones cannot place a threshold, and a model then keeps auto's choice."""
     import dataclasses
 
+    from edgeqa.reader.policy import AnswerPolicy
+    from edgeqa.reader.threshold import NoAnswerThreshold
+
     policy = settings.answer_policy()
-    if policy.na_threshold != "auto" or all(e.answers for e in examples):
+    if not policy.na_threshold.is_auto or all(e.answers for e in examples):
         return dict.fromkeys(models, policy)
-    forced = dataclasses.replace(policy, na_threshold="1")
+    forced = AnswerPolicy.forced_answers(policy)
     policies = {}
     for label, model in models.items():
         print(f"  calibrate {label}: {model.name}")
         metrics = _evaluate(model, examples, data_name, out_dir / label, forced, settings, threads)
         policies[label] = dataclasses.replace(
-            policy, na_threshold=f"{metrics['official']['best_f1_thresh']:.4f}"
+            policy, na_threshold=NoAnswerThreshold.at(metrics["official"]["best_f1_thresh"])
         )
     return policies
 
@@ -140,7 +143,10 @@ def eval_step(models: dict[str, Path], examples, data_name: str, out_dir: Path, 
     return results
 
 
-def profile_step(models: dict[str, Path], transformers_model: Path | None, out_dir: Path, settings, threads):
+def profile_step(
+    models: dict[str, Path], policies: dict, transformers_model: Path | None, out_dir: Path, settings, threads
+):
+    """Each model profiled under the answer policy it is scored with (its calibrated threshold)."""
     from edgeqa.data.squad import BUNDLED_SAMPLE
     from edgeqa.profiling.report import write_report
     from edgeqa.profiling.run import run_profile
@@ -154,8 +160,10 @@ def profile_step(models: dict[str, Path], transformers_model: Path | None, out_d
         "repeats": settings.profile_repeats,
         "max_answer_tokens": settings.max_answer_tokens,
     }
-    policy = settings.answer_policy()
-    specs = [ProfileSpec("llama.cpp", str(path), **common, policy=policy) for path in models.values()]
+    specs = [
+        ProfileSpec("llama.cpp", str(path), **common, policy=policies[label])
+        for label, path in models.items()
+    ]
     if transformers_model is not None:
         specs.append(ProfileSpec("transformers", str(transformers_model), dtype="fp32", **common))
 

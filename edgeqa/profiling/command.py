@@ -11,6 +11,7 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.hardware import usable_cores
 from edgeqa.option_field import option
 from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.runtime.engine_config import EngineConfig
 
 DESCRIPTION = (
     "Answer real SQuAD questions one at a time, each as a cold request, and measure what a user "
@@ -30,7 +31,7 @@ class ProfileArgs(AnswerPolicy):
     """GGUF file or model name (repeatable; default: the embedded model)"""
     threads: str = option(factory=lambda: str(usable_cores()), metavar="N[,N...]")
     """thread counts to measure, comma-separated (default: the usable cores)"""
-    n_ctx: int = 4096
+    n_ctx: int = EngineConfig.n_ctx
     """context size"""
     mmap: str = option("on", choices=("on", "off", "both"))
     """memory-map the model file, read it into RAM, or measure both"""
@@ -44,7 +45,7 @@ class ProfileArgs(AnswerPolicy):
     """answers discarded before measuring"""
     repeats: int = 2
     """passes over the questions"""
-    max_answer_tokens: int = 32
+    max_answer_tokens: int = EngineConfig.max_answer_tokens
     """answer length cap"""
     transformers: str | None = option(metavar="BASE")
     """also profile this model through transformers on the CPU, the baseline (hub id, HF folder,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.runtime.engine_config import EngineConfig
 
 BACKENDS = ("llama.cpp", "transformers")
 TORCH_DTYPES = ("fp32", "bf16")
@@ -26,8 +27,8 @@ class ProfileSpec:
     seed: int = 0
     warmup: int = 2
     repeats: int = 2
-    max_answer_tokens: int = 32
-    n_ctx: int = 4096
+    max_answer_tokens: int = EngineConfig.max_answer_tokens
+    n_ctx: int = EngineConfig.n_ctx
     mmap: bool = True
     dtype: str = "fp32"  # transformers only
     policy: AnswerPolicy = field(default_factory=AnswerPolicy)  # llama.cpp only

@@ -19,9 +19,9 @@ from pathlib import Path
 from edgeqa.errors import EdgeQAError
 from edgeqa.option_field import option
 from edgeqa.reader.calibration import ThresholdChoice, stored_threshold
+from edgeqa.reader.threshold import ALWAYS_ANSWER, AUTO, NoAnswerThreshold
 from edgeqa.runtime.engine_config import ANSWER_SCORE_DEFAULT_THRESHOLD, NA_SCORES, EngineConfig
 
-NA_THRESHOLD_CHOICES = "auto, model, or a probability in [0, 1]"
 DECODINGS = ("span", "free")
 
 
@@ -57,35 +57,27 @@ class AnswerStyle:
 class AnswerPolicy(AnswerStyle):
     """The style plus who decides to abstain."""
 
-    na_threshold: str = option("auto", metavar="auto|model|P")
+    na_threshold: NoAnswerThreshold = option(AUTO, metavar="auto|model|P")
     """who decides to abstain: a no-answer probability P above which the answer is empty (below
     it the model must answer); auto: the threshold `edgeqa calibrate` stored beside the GGUF, else
     the model; model: the model's own choice"""
 
     def __post_init__(self) -> None:
-        if self.na_threshold not in ("auto", "model"):
-            self.fixed_threshold()  # a bad value fails before any model is read
+        # what a YAML section or a Python caller gives ("auto", 0.42) becomes the type here, once
+        object.__setattr__(self, "na_threshold", NoAnswerThreshold.parse(self.na_threshold))
         later = getattr(super(), "__post_init__", None)  # the next option set mixed into a command
         if later is not None:
             later()
 
-    def fixed_threshold(self) -> float:
-        try:
-            value = float(self.na_threshold)
-        except ValueError:
-            value = -1.0
-        if not 0 <= value <= 1:
-            raise EdgeQAError(f"--na-threshold: expected {NA_THRESHOLD_CHOICES}, got {self.na_threshold!r}")
-        return value
-
     def threshold_for(self, model: Path | None) -> ThresholdChoice:
         """The threshold to decode `model` with (None: the model's own abstention) and why."""
-        if self.na_threshold == "auto" and model is not None:
+        threshold = self.na_threshold
+        if threshold.probability is not None:
+            return ThresholdChoice(threshold.probability, "given by --na-threshold")
+        if threshold.is_auto and model is not None:
             choice = stored_threshold(model, self.span_constrained, self.na_score)
-        elif self.na_threshold in ("auto", "model"):
-            choice = ThresholdChoice(None, f"--na-threshold {self.na_threshold}")
         else:
-            return ThresholdChoice(self.fixed_threshold(), "given by --na-threshold")
+            choice = ThresholdChoice(None, f"--na-threshold {threshold}")
         if choice.value is not None:
             return choice
         if self.na_score == "answer":
@@ -104,10 +96,10 @@ class AnswerPolicy(AnswerStyle):
     @classmethod
     def of(cls, options: AnswerStyle) -> AnswerPolicy:
         """The policy part of a command's options (or of a YAML section's settings)."""
-        threshold = getattr(options, "na_threshold", "auto")
-        return cls(decoding=options.decoding, na_score=options.na_score, na_threshold=str(threshold))
+        threshold = getattr(options, "na_threshold", AUTO)
+        return cls(decoding=options.decoding, na_score=options.na_score, na_threshold=threshold)
 
     @classmethod
     def forced_answers(cls, style: AnswerStyle) -> AnswerPolicy:
         """Every question answered (threshold 1): what calibration measures."""
-        return cls(decoding=style.decoding, na_score=style.na_score, na_threshold="1")
+        return cls(decoding=style.decoding, na_score=style.na_score, na_threshold=ALWAYS_ANSWER)

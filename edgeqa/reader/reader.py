@@ -6,8 +6,9 @@
         answer = reader.answer("Where is the Eiffel Tower?", "The Eiffel Tower is in Paris.")
         print(answer.text, answer.start, answer.score)
 
-Every answer in edgeqa (eval, calibrate, the demo, the pipeline, the profiler) comes through
-this class, so one answer policy (`auto`: the reader's calibrated threshold) holds everywhere.
+Every answer a user sees (eval, calibrate, serve, the demo, the pipeline, the profiler) comes
+through this class, so one answer policy (`auto`: the reader's calibrated threshold) holds
+everywhere; only the export's checks, which compare logits, use the engine bare.
 It is a thin layer over the engine: it groups questions by context so the engine's prefix
 sharing works, reads a context longer than one window in windows (windows.py) and combines
 what each window found into one `Answer`.
@@ -27,6 +28,7 @@ from edgeqa.reader.calibration import ThresholdChoice
 from edgeqa.reader.guard import CLOSED, UseGuard
 from edgeqa.reader.inputs import check_int, check_pair, check_pairs, check_text, check_top_k
 from edgeqa.reader.policy import AnswerPolicy
+from edgeqa.reader.threshold import NoAnswerThreshold
 from edgeqa.reader.windows import QUESTION_RESERVE, Window, WindowIndex, WindowOptions, locate, plan_windows
 from edgeqa.runtime.engine_config import EngineConfig, Generation, StreamTimings
 
@@ -61,15 +63,15 @@ class Reader:
         model: str | Path = DEFAULT_READER,
         *,
         threads: int | None = None,
-        decoding: str = "span",
-        na_score: str = "abstention",
-        na_threshold: str | float = "auto",
-        max_seq_len: int = 512,
-        doc_stride: int = 128,
-        max_windows: int = 4,
-        n_ctx: int = 4096,
-        parallel: int = 16,
-        max_answer_tokens: int = 32,
+        decoding: str = AnswerPolicy.decoding,
+        na_score: str = AnswerPolicy.na_score,
+        na_threshold: str | float | NoAnswerThreshold = AnswerPolicy.na_threshold,
+        max_seq_len: int = WindowOptions.max_seq_len,
+        doc_stride: int = WindowOptions.doc_stride,
+        max_windows: int = WindowOptions.max_windows,
+        n_ctx: int = EngineConfig.n_ctx,
+        parallel: int = EngineConfig.parallel,
+        max_answer_tokens: int = EngineConfig.max_answer_tokens,
         mix_contexts: bool = False,
     ):
         from edgeqa.hardware import usable_cores
@@ -77,7 +79,7 @@ class Reader:
 
         if threads is not None:
             check_int(threads, "threads", 1)
-        policy = AnswerPolicy(decoding=decoding, na_score=na_score, na_threshold=str(na_threshold))
+        policy = AnswerPolicy(decoding=decoding, na_score=na_score, na_threshold=na_threshold)
         engine = EngineConfig(
             n_ctx=n_ctx,
             n_threads=threads or usable_cores(),

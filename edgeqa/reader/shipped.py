@@ -28,6 +28,7 @@ from edgeqa.models.registry import READERS, READERS_DIR, resolve_model
 from edgeqa.reader.calibration import calibration_path, read_calibration
 
 MERGED_QUANT = "q8_0"
+MERGE_FORMAT = 2  # 2: the merged GGUF carries the reader's name (1 kept its base's); a new format merges anew
 CACHE_ENV = "EDGEQA_CACHE_DIR"
 
 
@@ -49,7 +50,7 @@ def merged_reader(name: str) -> Path:
     """The merged Q8_0 of shipped reader `name`, made on first use."""
     adapter = resolve_model(name)
     digest = sha256_file(adapter)
-    folder = cache_dir() / "readers" / f"{name}-{digest[:16]}"
+    folder = cache_dir() / "readers" / f"{name}-{digest[:16]}-m{MERGE_FORMAT}"
     target = folder / f"{name}-{MERGED_QUANT.upper()}.gguf"
     remove_abandoned_merges(cache_dir() / "readers")
     if target.is_file():
@@ -66,7 +67,7 @@ def merged_reader(name: str) -> Path:
         file=sys.stderr,
     )
     started = time.perf_counter()
-    _merge_into(adapter, digest, target)
+    _merge_into(adapter, digest, target, name)
     print(f"edgeqa: {name} merged in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return target
 
@@ -100,7 +101,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _merge_into(adapter: Path, digest: str, target: Path) -> None:
+def _merge_into(adapter: Path, digest: str, target: Path, name: str) -> None:
     """Merge, quantize and carry the calibration; every file is whole or absent (concurrent
     first uses each work in their own folder and the last rename wins)."""
     from edgeqa.export.merge_lora_gguf import merge_lora_gguf
@@ -115,7 +116,10 @@ def _merge_into(adapter: Path, digest: str, target: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix=f".merge-{os.getpid()}-", dir=target.parent))
     try:
         merged = merge_lora_gguf(
-            base.path, adapter, work / "merged-F16.gguf", {PROMPT_LAYOUT_KEY: info.prompt_layout}
+            base.path,
+            adapter,
+            work / "merged-F16.gguf",
+            {PROMPT_LAYOUT_KEY: info.prompt_layout, "general.name": name},  # reports name the reader
         )
         quantized = quantize_gguf(merged, work / target.name, MERGED_QUANT, threads=usable_cores())
         if _carry_calibration(adapter, digest, quantized):

@@ -15,13 +15,13 @@ class EngineOptions:
 
     threads: int = option(factory=usable_cores)
     """CPU threads for llama.cpp (default: the usable cores)"""
-    n_ctx: int = 4096
+    n_ctx: int = EngineConfig.n_ctx
     """KV cache size in tokens, shared by the questions decoded together"""
-    batch: int = 512
+    batch: int = EngineConfig.n_batch
     """llama.cpp batch size for prompt processing"""
-    parallel: int = 16
+    parallel: int = EngineConfig.parallel
     """questions decoded together"""
-    max_answer_tokens: int = 32
+    max_answer_tokens: int = EngineConfig.max_answer_tokens
     """answer length cap"""
     no_mmap: bool = False
     """read the model into memory instead of mapping the file"""

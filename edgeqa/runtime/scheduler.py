@@ -1,4 +1,4 @@
-"""Plan which questions are decoded together, and run them through a QAEngine.
+"""Plan which questions are decoded together (the Reader then runs each group on its QAEngine).
 
 Questions on the same context share a prompt prefix, so they go together; a context with more
 questions than one group holds gets groups of its own (its prefix stays cached in sequence 0

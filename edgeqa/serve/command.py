@@ -11,6 +11,7 @@ from edgeqa.option_field import option
 from edgeqa.reader.inputs import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
 from edgeqa.reader.policy import AnswerPolicy
 from edgeqa.reader.windows import WindowOptions
+from edgeqa.runtime.engine_config import EngineConfig
 
 API_KEY_ENV = "EDGEQA_API_KEY"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -49,7 +50,7 @@ class ServeArgs(AnswerPolicy, WindowOptions):
     seconds per request) is answered 503 with Retry-After at once, and none waits past it"""
     max_batch: int = 32
     """requests answered together at most"""
-    parallel: int = 16
+    parallel: int = EngineConfig.parallel
     """sequences decoded together in one llama.cpp batch"""
     n_ctx: int = 8192
     """KV cache size in tokens, shared by the sequences decoded together and the prompt cache"""
@@ -158,7 +159,6 @@ def run(args: ServeArgs) -> int:
     import uvicorn
 
     from edgeqa.reader.reader import Reader
-    from edgeqa.runtime.engine_config import EngineConfig
     from edgeqa.serve.app import Limits, ServerState, create_app
 
     loaders = _loaders(model_names(args.model or ("smollm2-135m-squad",)))

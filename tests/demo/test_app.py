@@ -115,3 +115,11 @@ def test_a_browser_user_uploads_a_document_and_sees_the_answer_marked_in_it(runn
             browser.close()
     assert marked == answer == "France"
     assert len(shown) > 1000  # the whole document is shown around the answer
+
+
+def test_the_demos_options_are_checked_before_anything_loads(capsys):
+    from tests.helpers import run_in_process
+
+    for option in ("--threads", "--concurrency", "--queue-size"):
+        code, err = run_in_process(capsys, "demo", option, "0")
+        assert code == 1 and err.strip() == f"edgeqa: error: {option} must be at least 1"

@@ -9,6 +9,8 @@ from edgeqa.data.squad import load_squad
 from edgeqa.squad_metrics import GoldQuestion, evaluate, no_answer_auc
 from tests.helpers import one_line_error, run_cli
 
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a process or loads a model
+
 FAST = ("--max-answer-tokens", "12")  # short answers keep these end-to-end runs quick
 
 

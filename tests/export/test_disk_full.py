@@ -22,6 +22,7 @@ def test_the_reason_names_free_space_and_need_when_space_is_the_cause(tmp_path):
     assert "the disk is full" in disk_full_reason(target, 10**18)  # less free than needed
 
 
+@pytest.mark.slow
 def test_a_converter_that_runs_out_of_space_is_reported_as_a_full_disk(tmp_path, monkeypatch):
     """The fault is injected where the converter writes: a converter that fails as a full disk does."""
     converter = tmp_path / "converter"

@@ -13,7 +13,11 @@ def test_only_the_rubrics_json_is_read():
         "completeness": 4,
         "faithfulness": 3,
     }
-    assert parse_scores('Sure! {"correctness": 2, "completeness": 2, "faithfulness": 1} done') is not None
+    assert parse_scores('Sure! {"correctness": 2, "completeness": 2, "faithfulness": 1} done') == {
+        "correctness": 2,
+        "completeness": 2,
+        "faithfulness": 1,
+    }
     for bad in (
         "",
         "five",

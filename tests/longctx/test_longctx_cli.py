@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from tests.helpers import run_cli, run_in_process
+
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a process or loads a model
 
 
 def test_longctx_grid_runs_reports_and_resumes(tmp_path):

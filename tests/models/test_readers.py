@@ -10,6 +10,8 @@ from edgeqa.models.gguf_info import read_gguf_info
 from edgeqa.models.registry import READERS_DIR, discover_models, embedded_model_path, resolve_model
 from tests.helpers import run_cli
 
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a process or loads a model
+
 NAME = "smollm2-135m-squad"
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.pipeline.settings import PipelineSettings, load_settings
+from edgeqa.reader.threshold import AUTO, NoAnswerThreshold
 from tests.helpers import tiny_config
 
 # the transformers baseline is left out here: loading a GGUF through transformers takes a minute;
@@ -26,8 +27,8 @@ def test_settings_come_from_the_pipeline_section(tmp_path):
     with pytest.raises(EdgeQAError, match="pipeline: --na-score must be one of abstention, answer"):
         load_settings(preset, {})
     preset.write_text("pipeline:\n  na_threshold: 0.3\n")
-    assert load_settings(preset, {}).answer_policy().fixed_threshold() == 0.3
-    assert PipelineSettings().answer_policy().na_threshold == "auto"  # one default everywhere
+    assert load_settings(preset, {}).answer_policy().na_threshold == NoAnswerThreshold.at(0.3)
+    assert PipelineSettings().answer_policy().na_threshold == AUTO  # one default everywhere
 
 
 def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monkeypatch, capsys):
@@ -56,7 +57,19 @@ def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monk
         chosen = json.loads((report.parent / "calibrate" / label / "metrics.json").read_text())
         scored = json.loads((report.parent / "eval" / label / "metrics.json").read_text())
         assert chosen["data"].endswith("training articles") and scored["official"]["total"] == 4
-        assert scored["na_threshold"] == pytest.approx(chosen["official"]["best_f1_thresh"], abs=1e-4)
+        assert scored["na_threshold"] == chosen["official"]["best_f1_thresh"]  # every digit
+    # each model's latency is measured under the threshold it is scored with
+    profiled = json.loads((report.parent / "profile" / "profile.json").read_text())["configurations"]
+    thresholds = {
+        r["spec"]["model"]: r["spec"]["policy"]["na_threshold"]["probability"]
+        for r in profiled
+        if r["spec"]["backend"] == "llama.cpp"
+    }
+    calibrated = {
+        json.loads((report.parent / "eval" / label / "metrics.json").read_text())["na_threshold"]
+        for label in ("fine-tuned f16", "fine-tuned q4_k_m", "reader smollm2-135m-squad")
+    }
+    assert len(thresholds) == 3 and set(thresholds.values()) == calibrated
     capsys.readouterr()
 
     run_pipeline(config, settings, show_progress=False)

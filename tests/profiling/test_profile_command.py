@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from tests.helpers import one_line_error, run_cli
+
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a process or loads a model
 
 
 def test_doctor_runs_a_real_quantized_inference():

@@ -1,3 +1,5 @@
+import pytest
+
 from edgeqa.profiling.doctor import amx_check
 from edgeqa.profiling.system import llama_cpp_features, report_lines, system_report
 
@@ -7,6 +9,7 @@ def test_features_are_the_ones_switched_on():
     assert llama_cpp_features(info) == ["SSE3", "AVX512", "LLAMAFILE"]
 
 
+@pytest.mark.slow
 def test_report_describes_this_machine_and_build():
     report = system_report()
     assert report["usable_cpus"] >= 1

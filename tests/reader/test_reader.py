@@ -220,6 +220,7 @@ def test_answers_are_plain_frozen_data():
     assert answer.score == answer.no_answer_prob == 0.9
 
 
+@pytest.mark.slow
 def test_importing_the_reader_loads_neither_llama_cpp_nor_torch():
     import subprocess
     import sys

@@ -15,6 +15,7 @@ def test_the_name_gives_a_merged_q8_0_with_the_adapters_threshold(shipped_reader
     assert shipped_reader.is_relative_to(reader_cache)
     info = read_gguf_info(shipped_reader)
     assert not info.is_adapter and MERGED_QUANT.upper() in info.file_type.upper()
+    assert info.name == "smollm2-135m-squad"  # what eval reports as the model's name
     adapter_entry = json.loads(calibration_path(resolve_model("smollm2-135m-squad")).read_text())
     carried = json.loads(calibration_path(shipped_reader).read_text())
     assert carried["thresholds"] == adapter_entry["thresholds"]
@@ -46,6 +47,7 @@ def test_an_unwritable_cache_is_one_line_naming_the_variable(tmp_path, monkeypat
         resolve_reader_model("smollm2-135m-squad")
 
 
+@pytest.mark.slow
 def test_a_merge_killed_midway_leaves_nothing_the_next_use_keeps(tmp_path):
     """SIGKILL while the LoRA is being merged leaves its work folder (hundreds of MB): the next
     first use removes it and finishes the merge."""

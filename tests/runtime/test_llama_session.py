@@ -33,6 +33,7 @@ def test_decode_returns_logits_only_where_asked_and_a_copied_sequence_continues_
     assert not np.allclose(fresh, on_prefix, atol=1e-3)  # the cache really was emptied
 
 
+@pytest.mark.slow
 def test_a_model_file_llama_cpp_cannot_load_is_one_line(tmp_path):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\x00" * 64)

@@ -277,6 +277,7 @@ def test_a_server_exposed_without_a_key_says_so():
     assert exposure_warning("0.0.0.0", "k") is None and exposure_warning("127.0.0.1", None) is None
 
 
+@pytest.mark.slow
 def test_a_bad_host_is_named_before_anything_claims_to_be_up():
     from tests.helpers import one_line_error, run_cli
 
