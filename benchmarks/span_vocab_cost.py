@@ -5,10 +5,14 @@ Both models are built here (SmolLM2's tokenizer read from the embedded GGUF, Lla
 tokenizer cache, see edgeqa/models/tokenizer_sources.py) and converted to F16 by llama.cpp's
 converter. Each answers the same SQuAD questions of the bundled sample, forced to answer (a
 random model would often abstain) for up to --answer-tokens tokens, span-constrained and free,
-side by side in one run. Reported per vocabulary and mode:
-- the time per answer token outside llama.cpp's decode (the choosers, the logits copy, the
-  loop's bookkeeping): the constraint's own cost per step;
-- the time per answer token in all, and the one-off building of the vocabulary index.
+side by side in one run. Reported per vocabulary and mode, outside llama.cpp's decode:
+- the first step per answer (the chooser made for the context, the no-answer probability);
+- every later step per answer token (choosing, the token's log-probability, advancing the
+  span's states, the loop's bookkeeping): the constraint's own cost per decoding step;
+- the one-off building of the vocabulary index;
+- and, side by side, a log-softmax over a whole vocabulary row (what free decoding does per step)
+  computed from a float64 copy of the row (edgeqa before this benchmark) and in float32 terms
+  summed in float64 (now).
 
 usage: python benchmarks/span_vocab_cost.py [--width 576] [--layers 2] [--questions 32]
 writes: benchmarks/results/span_vocab_cost.json and .md
@@ -63,17 +67,20 @@ def measure(gguf: Path, span: bool, questions: list, answer_tokens: int, threads
         started = time.perf_counter()
         _ = engine.vocab_index
         index_s = time.perf_counter() - started
-        in_llama_cpp = [0.0]
-        decode = engine.session.decode
+        spent = {"decode": 0.0, "first step": 0.0}
 
-        def timed_decode(entries):
-            began = time.perf_counter()
-            try:
-                return decode(entries)
-            finally:
-                in_llama_cpp[0] += time.perf_counter() - began
+        def timed(name: str, action):
+            def run(*args, **kwargs):
+                began = time.perf_counter()
+                try:
+                    return action(*args, **kwargs)
+                finally:
+                    spent[name] += time.perf_counter() - began
 
-        engine.session.decode = timed_decode
+            return run
+
+        engine.session.decode = timed("decode", engine.session.decode)
+        engine._start_answer = timed("first step", engine._start_answer)
         prompts = [engine.qa_prompt(q.context, q.question) for q in questions]
         generated = 0
         started = time.perf_counter()
@@ -83,15 +90,40 @@ def measure(gguf: Path, span: bool, questions: list, answer_tokens: int, threads
             answers = engine.generate_group(prompts[group], contexts, answer_all=True)
             generated += sum(a.generated_tokens for a in answers)
         total_s = time.perf_counter() - started
-    outside = total_s - in_llama_cpp[0]
+    later_steps = total_s - spent["decode"] - spent["first step"]
     return {
         "vocab": engine.session.n_vocab,
         "mode": "span" if span else "free",
         "answer_tokens": generated,
-        "outside_llama_cpp_ms_per_token": round(1000 * outside / generated, 3),
-        "total_ms_per_token": round(1000 * total_s / generated, 3),
+        "first_step_ms_per_answer": round(1000 * spent["first step"] / len(questions), 3),
+        "later_steps_ms_per_token": round(1000 * later_steps / generated, 3),
         "vocab_index_s": round(index_s, 2),
     }
+
+
+def log_softmax_costs(vocab: int, repeats: int = 300) -> dict:
+    """ms per whole-row log-softmax: from a float64 copy (before) and float32 terms (now)."""
+    import numpy as np
+
+    from edgeqa.runtime.constraints import log_softmax_at
+
+    row = np.random.default_rng(0).normal(0, 3, vocab).astype(np.float32)
+
+    def float64_copy() -> float:
+        top = float(row.max())
+        return float(row[7] - top - np.log(np.exp(row.astype(np.float64) - top).sum()))
+
+    timings = {}
+    for name, action in (
+        ("float64_copy_ms", float64_copy),
+        ("float32_terms_ms", lambda: log_softmax_at(row, 7)),
+    ):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            action()
+        timings[name] = round(1000 * (time.perf_counter() - started) / repeats, 3)
+    assert abs(float64_copy() - log_softmax_at(row, 7)) < 1e-5
+    return timings
 
 
 def main() -> None:
@@ -123,15 +155,23 @@ def main() -> None:
                 row = {"model": label, **measure(gguf, span, questions, args.answer_tokens, args.threads)}
                 print(row, flush=True)
                 rows.append(row)
-    header = "| vocabulary | mode | answer tokens | outside llama.cpp ms/token | total ms/token | index s |"
+    header = "| vocabulary | mode | answer tokens | first step ms/answer | later steps ms/token | index s |"
     lines = [header, "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['mode']} | {r['answer_tokens']} | {r['outside_llama_cpp_ms_per_token']} "
-            f"| {r['total_ms_per_token']} | {r['vocab_index_s']} |"
+            f"| {r['model']} | {r['mode']} | {r['answer_tokens']} | {r['first_step_ms_per_answer']} "
+            f"| {r['later_steps_ms_per_token']} | {r['vocab_index_s']} |"
         )
+    softmax = {vocab: log_softmax_costs(vocab) for vocab in (49152, 128256)}
+    lines += [
+        "",
+        "| vocabulary | log-softmax of a row, float64 copy ms | float32 terms ms |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {v} | {t['float64_copy_ms']} | {t['float32_terms_ms']} |" for v, t in softmax.items()]
     settings = {k: getattr(args, k) for k in ("width", "layers", "questions", "answer_tokens", "threads")}
-    write_results(args.stem, {"settings": settings, "rows": rows}, markdown="\n".join(lines) + "\n")
+    result = {"settings": settings, "rows": rows, "log_softmax": softmax}
+    write_results(args.stem, result, markdown="\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from edgeqa.runtime.engine_config import (
 )
 from edgeqa.runtime.llama_session import PREFIX_SEQ, LlamaSession
 from edgeqa.runtime.prompt_cache import PromptCache
+from edgeqa.runtime.token_offsets import token_starts
 from edgeqa.sequences import common_prefix_length
 
 
@@ -73,19 +74,7 @@ class QAEngine:
 
     def token_starts(self, text: str) -> list[int]:
         """The character offset at which each token of `text` (tokenized alone) starts."""
-        tokens = self.session.tokenize(text, special=False)
-        pieces = [self.session.detokenize_bytes(t) for t in tokens]
-        lengths = [len(piece) for piece in pieces]
-        encoded = text.encode("utf-8")
-        joined = b"".join(pieces)
-        prefix = len(joined) - len(encoded)
-        if 0 < prefix <= lengths[0] and joined[prefix:] == encoded and not joined[:prefix].strip():
-            lengths[0] -= prefix  # SentencePiece's dummy space before the text (Llama 2, TinyLlama)
-        elif joined != encoded:  # a tokenizer that normalises text: spread evenly
-            return [i * len(text) // len(tokens) for i in range(len(tokens))]
-        char_at_byte = np.repeat(np.arange(len(text)), [len(c.encode("utf-8")) for c in text])
-        starts = np.cumsum([0, *lengths[:-1]])
-        return [int(char_at_byte[b]) for b in starts]
+        return token_starts(self.session, text)
 
     # --- answer policy ---------------------------------------------------------------------
     @property
