@@ -11,15 +11,20 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def write_results(
-    stem: str, result: Any, table_skips: tuple[str, ...] = (), markdown: str | None = None
+    stem: str,
+    result: Any,
+    table_skips: tuple[str, ...] = (),
+    markdown: str | None = None,
+    folder: Path = RESULTS,
 ) -> None:
-    """results/<stem>.json (everything) and results/<stem>.md: `markdown` when the script makes
-    its own tables, else the keys not ending in `table_skips` as a two-column table."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    """<folder>/<stem>.json (everything) and <stem>.md: `markdown` when the script makes its own
+    tables, else the keys not ending in `table_skips` as a two-column table. `folder` is
+    results/ but for a trial run (the tests run scripts on tiny inputs elsewhere)."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     if markdown is None:
         skips = table_skips or ("\0",)
         rows = "\n".join(f"| {k} | {v} |" for k, v in result.items() if not k.endswith(skips))
         markdown = f"| metric | value |\n|---|---|\n{rows}\n"
-    (RESULTS / f"{stem}.md").write_text(markdown)
+    (folder / f"{stem}.md").write_text(markdown)
     print(markdown)

@@ -97,6 +97,12 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="runs/imatrix-sweep", help="exports and eval runs go here")
+    parser.add_argument(
+        "--quants",
+        default=",".join(STANDARD + MATRIX_ONLY),
+        help="the types swept (default: all listed above)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the results go")
     return parser.parse_args()
 
 
@@ -145,18 +151,22 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work, prefix=".timed-export-") as scratch:
         timed, export_s, _ = export([args.run], Path(scratch), "q4_k_m", args.threads)
+    chosen = {q.strip() for q in args.quants.split(",")}
+    standard = [q for q in STANDARD if q in chosen]
+    every = standard + [q for q in MATRIX_ONLY if q in chosen]
+    if not standard or len(every) != len(chosen):
+        raise SystemExit(
+            f"--quants: choose from {', '.join(STANDARD + MATRIX_ONLY)} (one standard type at least)"
+        )
     manifests = {
-        "none": export([args.run, "--imatrix", "none"], work / "none", ",".join(STANDARD), args.threads)[0],
-        "auto": export([args.run], work / "auto", ",".join(STANDARD + MATRIX_ONLY), args.threads)[0],
+        "none": export([args.run, "--imatrix", "none"], work / "none", ",".join(standard), args.threads)[0],
+        "auto": export([args.run], work / "auto", ",".join(every), args.threads)[0],
     }
     rows = {mode: drift_rows(manifest, mode) for mode, manifest in manifests.items()}
     examples = select_examples(load_squad(args.data), limit=args.limit, seed=args.seed)
     _add_squad_scores(args, policy, work, manifests, rows, examples)
     table = [rows["none"]["f16"]] + [
-        rows[mode][quant]
-        for quant in STANDARD + MATRIX_ONLY
-        for mode in ("none", "auto")
-        if quant in rows[mode]
+        rows[mode][quant] for quant in every for mode in ("none", "auto") if quant in rows[mode]
     ]
     imatrix = timed.imatrix
     result = {
@@ -172,13 +182,13 @@ def main() -> None:
         "imatrix_share_of_export": round(imatrix["seconds"] / export_s, 3),
         "kl_mean_reduction_with_imatrix": {
             quant: round(1 - rows["auto"][quant]["kl_mean"] / rows["none"][quant]["kl_mean"], 3)
-            for quant in STANDARD
+            for quant in standard
         },
         "rows": table,
     }
-    write_results("imatrix_sweep", result, markdown=_table(table))
+    write_results("imatrix_sweep", result, markdown=_table(table), folder=args.results_dir)
     title = f"{result['run']}: KL divergence over {result['kl_tokens']} held-out tokens"
-    plot(table[1:], RESULTS / "imatrix_sweep.png", title)
+    plot(table[1:], args.results_dir / "imatrix_sweep.png", title)
 
 
 if __name__ == "__main__":

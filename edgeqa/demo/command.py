@@ -27,12 +27,12 @@ class DemoArgs(AnswerPolicy):
     """address to listen on"""
     port: int = 7860
     """port"""
-    concurrency: int = 16
+    concurrency: int = option(16, minimum=1)
     """requests handed to the answering service at once, where those that arrive together are
     decoded together"""
-    queue_size: int = 64
+    queue_size: int = option(64, minimum=1)
     """requests that may wait"""
-    threads: int = option(factory=usable_cores)
+    threads: int = option(factory=usable_cores, minimum=1)
     """CPU threads for llama.cpp (default: the usable cores)"""
 
 
@@ -48,9 +48,6 @@ def run(args: DemoArgs) -> int:
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.reader.shipped import resolve_reader_model
 
-    for name in ("concurrency", "queue_size", "threads"):
-        if getattr(args, name) < 1:
-            raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
     models = [resolve_reader_model(m) for m in args.model]
     for model in models:
         read_gguf_info(model)

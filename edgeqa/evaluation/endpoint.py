@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.option_field import option
+from edgeqa.option_field import OptionSet, option
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -49,7 +49,7 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True)
-class EndpointOptions:
+class EndpointOptions(OptionSet):
     """The command-line options that make an EndpointConfig (eval and judge)."""
 
     GROUP = ("OpenAI-compatible endpoint", "a hosted model or a llama.cpp server")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgeqa.data.squad import QAExample
 from edgeqa.errors import EdgeQAError
-from edgeqa.option_field import option
+from edgeqa.option_field import OptionSet, option
 
 
 def slug(text: str) -> str:
@@ -17,7 +17,7 @@ def slug(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class QuestionOptions:
+class QuestionOptions(OptionSet):
     GROUP = ("questions", "which questions are answered, and where the results go")
 
     data: str | None = option(metavar="PATH_OR_ID")
@@ -25,7 +25,7 @@ class QuestionOptions:
     shipped 2-article SQuAD 2.0 sample, also the default)"""
     split: str = "validation"
     """hub split"""
-    limit: int | None = option(metavar="N")
+    limit: int | None = option(metavar="N", minimum=1)
     """at most N questions"""
     seed: int | None = None
     """with --limit: a seeded random sample, not the first N"""
@@ -41,13 +41,6 @@ class QuestionOptions:
     the question (scored as unanswered), or stop with an error"""
     quiet: bool = False
     """no progress bar"""
-
-    def __post_init__(self) -> None:
-        if self.limit is not None and self.limit < 1:
-            raise EdgeQAError("--limit must be at least 1")
-        later = getattr(super(), "__post_init__", None)  # the next option set mixed into a command
-        if later is not None:
-            later()
 
     def questions(self) -> tuple[str, list[QAExample]]:
         """(data reference, the selected questions)."""

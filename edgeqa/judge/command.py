@@ -27,15 +27,15 @@ class JudgeArgs(EndpointOptions):
     """the SQuAD questions (default: the data recorded in the first folder's eval_config.json)"""
     split: str = "validation"
     """hub split"""
-    limit: int | None = option(metavar="N")
+    limit: int | None = option(metavar="N", minimum=1)
     """judge at most N questions"""
     seed: int | None = None
     """with --limit: a seeded random sample, not the first N"""
     judge_model: str | None = option(metavar="GGUF")
     """local judge on llama.cpp (default: the embedded SmolLM2-135M-Instruct, unless --endpoint)"""
-    threads: int = option(factory=usable_cores)
+    threads: int = option(factory=usable_cores, minimum=1)
     """CPU threads (default: the usable cores)"""
-    n_ctx: int = 2048
+    n_ctx: int = option(2048, minimum=1)
     """judge context in tokens"""
     out: str = option("runs/judge", metavar="DIR")
     """output folder"""
@@ -54,9 +54,6 @@ def _judge(args: JudgeArgs):
 
     if args.judge_model and args.endpoint:
         raise EdgeQAError("give --judge-model or --endpoint, not both")
-    for flag, value in (("--threads", args.threads), ("--n-ctx", args.n_ctx)):
-        if value < 1:
-            raise EdgeQAError(f"{flag} must be at least 1, not {value}")
     endpoint = args.endpoint_config()
     if endpoint is not None:
         return EndpointJudge(endpoint), f"endpoint:{endpoint.model}"
@@ -77,8 +74,6 @@ def run(args: JudgeArgs) -> int:
     data = args.data or loaded[0][1]
     if data is None:
         raise EdgeQAError(f"{args.answers[0]}: no eval_config.json records its data; pass --data")
-    if args.limit is not None and args.limit < 1:
-        raise EdgeQAError("--limit must be at least 1")
     answer_sets = [answers for answers, _ in loaded]
     answered = [
         e for e in load_squad(data, split=args.split) if all(e.qid in a.predictions for a in answer_sets)

@@ -8,7 +8,7 @@ from pathlib import Path
 from edgeqa.command_args import int_list
 from edgeqa.errors import EdgeQAError
 from edgeqa.hardware import usable_cores
-from edgeqa.option_field import option
+from edgeqa.option_field import OptionSet, option
 
 DESCRIPTION = (
     "For each RoPE setting of the grid (none, linear, yarn, ntk with a factor, or llama.cpp's raw "
@@ -21,7 +21,7 @@ EPILOG = "example: edgeqa longctx --ctx 2048,4096,8192 --grid grid.yaml --out ru
 
 
 @dataclass(frozen=True)
-class LongCtxArgs:
+class LongCtxArgs(OptionSet):
     model: str | None = option(metavar="GGUF")
     """GGUF file or model name (default: the embedded model)"""
     ctx: str | None = option(metavar="N[,N...]", required=True)
@@ -31,13 +31,13 @@ class LongCtxArgs:
     x2/x4, yarn x2/x4, ntk x2/x4"""
     text: str | None = option(metavar="PATH")
     """long text: .txt or a SQuAD file (default: the bundled sample's paragraphs)"""
-    windows: int = 1
+    windows: int = option(1, minimum=1)
     """perplexity windows per length"""
     depths: str = "0.1,0.5,0.9"
     """passkey depths, 0..1; 'none' to skip"""
-    trials: int = 2
+    trials: int = option(2, minimum=1)
     """passkey trials per depth"""
-    threads: int = option(factory=usable_cores)
+    threads: int = option(factory=usable_cores, minimum=1)
     """CPU threads (default: the usable cores)"""
     out: str = option("runs/longctx", metavar="DIR")
     """output folder"""
@@ -82,9 +82,6 @@ def run(args: LongCtxArgs) -> int:
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.models.registry import resolve_model
 
-    for name in ("windows", "trials", "threads"):
-        if getattr(args, name) < 1:
-            raise EdgeQAError(f"--{name} must be at least 1")
     model = resolve_model(args.model)
     info = read_gguf_info(model)
     contexts = sorted(int_list("--ctx", args.ctx or ""))

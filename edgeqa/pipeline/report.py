@@ -137,6 +137,7 @@ class PipelineOutcome:
     profile: list[dict]
     profile_dir: Path
     system: dict[str, Any]
+    step_seconds: dict[str, float]  # each step's own time (a step kept from an earlier run: ~0)
 
 
 def _training_section(outcome: PipelineOutcome) -> list[str]:
@@ -229,6 +230,10 @@ def write_pipeline_report(out_dir: Path, outcome: PipelineOutcome) -> Path:
         "",
         f"{time.strftime('%Y-%m-%d %H:%M')} · {system['cpu']} · {system['usable_cpus']} usable CPUs · "
         f"llama-cpp-python {system['versions'].get('llama_cpp_python')}",
+        "",
+        "Time per step: "
+        + ", ".join(f"{step} {seconds / 60:.1f} min" for step, seconds in outcome.step_seconds.items())
+        + " (a step kept from an earlier run takes none).",
         "",
         *_training_section(outcome),
         *_accuracy_section(outcome),

@@ -12,14 +12,18 @@ from edgeqa.provenance import ExportManifest, RunRecord
 
 
 class _StepClock:
-    """Prints each finished step with the minutes since the start."""
+    """Prints each finished step with the minutes since the start, and keeps each step's own
+    seconds for the report (where a run's minutes went)."""
 
     def __init__(self) -> None:
-        self.started = time.perf_counter()
+        self.started = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
 
     def done(self, number: int, name: str, outcome: str) -> None:
-        minutes = (time.perf_counter() - self.started) / 60
-        print(f"edgeqa pipeline: [{number}/5] {name}: {outcome} ({minutes:.1f} min)")
+        now = time.perf_counter()
+        self.seconds[name] = now - self.last
+        self.last = now
+        print(f"edgeqa pipeline: [{number}/5] {name}: {outcome} ({(now - self.started) / 60:.1f} min)")
 
 
 def _require_squad(config: FinetuneConfig) -> None:
@@ -119,6 +123,7 @@ def run_pipeline(config: FinetuneConfig, settings: PipelineSettings, show_progre
         profile,
         out_dir / "profile",
         system_report(),
+        clock.seconds,
     )
     report = write_pipeline_report(out_dir, outcome)
     clock.done(5, "report", str(report))

@@ -31,21 +31,21 @@ class ProfileArgs(AnswerPolicy):
     """GGUF file or model name (repeatable; default: the embedded model)"""
     threads: str = option(factory=lambda: str(usable_cores()), metavar="N[,N...]")
     """thread counts to measure, comma-separated (default: the usable cores)"""
-    n_ctx: int = EngineConfig.n_ctx
+    n_ctx: int = option(EngineConfig.n_ctx, minimum=1)
     """context size"""
     mmap: str = option("on", choices=("on", "off", "both"))
     """memory-map the model file, read it into RAM, or measure both"""
     data: str | None = option(metavar="PATH")
     """SQuAD file for the questions (default: the bundled sample)"""
-    questions: int = 20
+    questions: int = option(20, minimum=1)
     """questions per repeat"""
     seed: int = 0
     """which questions"""
-    warmup: int = 2
+    warmup: int = option(2, minimum=0)
     """answers discarded before measuring"""
-    repeats: int = 2
+    repeats: int = option(2, minimum=1)
     """passes over the questions"""
-    max_answer_tokens: int = EngineConfig.max_answer_tokens
+    max_answer_tokens: int = option(EngineConfig.max_answer_tokens, minimum=1)
     """answer length cap"""
     transformers: str | None = option(metavar="BASE")
     """also profile this model through transformers on the CPU, the baseline (hub id, HF folder,
@@ -69,11 +69,6 @@ def profile_specs(args: ProfileArgs) -> list:
     from edgeqa.profiling.spec import TORCH_DTYPES, ProfileSpec
     from edgeqa.reader.shipped import resolve_reader_model
 
-    for name in ("questions", "repeats", "max_answer_tokens", "n_ctx"):
-        if getattr(args, name) < 1:
-            raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0:
-        raise EdgeQAError("--warmup must be 0 or more")
     threads = int_list("--threads", args.threads)
     models = [resolve_reader_model(m) for m in (args.model or [None])]
     for model in models:

@@ -16,17 +16,17 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeqa.errors import EdgeQAError
-from edgeqa.option_field import option
+from edgeqa.option_field import OptionSet, option
 from edgeqa.reader.calibration import ThresholdChoice, stored_threshold
 from edgeqa.reader.threshold import ALWAYS_ANSWER, AUTO, NoAnswerThreshold
-from edgeqa.runtime.engine_config import ANSWER_SCORE_DEFAULT_THRESHOLD, NA_SCORES, EngineConfig
+from edgeqa.runtime.engine_config import EngineConfig
+from edgeqa.runtime.na_scores import ANSWER_SCORE_DEFAULT_THRESHOLD, NA_SCORES
 
 DECODINGS = ("span", "free")
 
 
 @dataclass(frozen=True)
-class AnswerStyle:
+class AnswerStyle(OptionSet):
     """Decoding and no-answer score: what calibrate needs (it finds the threshold)."""
 
     GROUP = ("answer policy", "how an answer or an abstention is chosen")
@@ -38,15 +38,6 @@ class AnswerStyle:
     """the no-answer probability: abstention: the abstention's share of the first token's
     distribution; answer: 1 - P(the answer decoded when the model may not abstain), its doubt in
     its own answer (every answer is decoded; abstain above the threshold, 0.5 without one)"""
-
-    def __post_init__(self) -> None:
-        if self.decoding not in DECODINGS:
-            raise EdgeQAError(f"--decoding must be one of {', '.join(DECODINGS)}, not {self.decoding!r}")
-        if self.na_score not in NA_SCORES:
-            raise EdgeQAError(f"--na-score must be one of {', '.join(NA_SCORES)}, not {self.na_score!r}")
-        later = getattr(super(), "__post_init__", None)  # the next option set mixed into a command
-        if later is not None:
-            later()
 
     @property
     def span_constrained(self) -> bool:
@@ -62,12 +53,9 @@ class AnswerPolicy(AnswerStyle):
     it the model must answer); auto: the threshold `edgeqa calibrate` stored beside the GGUF, else
     the model; model: the model's own choice"""
 
-    def __post_init__(self) -> None:
-        # what a YAML section or a Python caller gives ("auto", 0.42) becomes the type here, once
+    def _validate(self) -> None:
+        # what a flag, a YAML section or a Python caller gives ("auto", 0.42) becomes the type, once
         object.__setattr__(self, "na_threshold", NoAnswerThreshold.parse(self.na_threshold))
-        later = getattr(super(), "__post_init__", None)  # the next option set mixed into a command
-        if later is not None:
-            later()
 
     def threshold_for(self, model: Path | None) -> ThresholdChoice:
         """The threshold to decode `model` with (None: the model's own abstention) and why."""

@@ -16,7 +16,6 @@ what each window found into one `Answer`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,9 +334,7 @@ class Reader:
     def _rank(self, generation: Generation, retrieval: float) -> float:
         """How much a window's span is preferred over the other windows' (see _combine)."""
         span = generation.answer_logprob or 0.0
-        answering = math.log(max(1e-9, 1.0 - generation.na_prob))
-        if self.policy.na_score == "answer":
-            answering = span  # the answer score's no-answer probability is 1 - P(span)
+        answering = self.engine.config.no_answer_score.answering_logprob(generation.na_prob, span)
         return answering + SPAN_WEIGHT * span + RETRIEVAL_WEIGHT * retrieval
 
     def _span(
@@ -351,9 +348,9 @@ class Reader:
             return None
         found = locate(window.text, text, generation.context_ends)
         start = None if found is None else window.start + found
-        likelihood = math.exp(generation.answer_logprob)
-        if self.policy.na_score == "abstention":
-            likelihood *= 1.0 - generation.na_prob
+        likelihood = self.engine.config.no_answer_score.span_probability(
+            generation.answer_logprob, generation.na_prob
+        )
         return Answer(
             text=text,
             start=start,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.option_field import option
+from edgeqa.option_field import OptionSet, option
 
 QUESTION_RESERVE = 64  # prompt tokens a window leaves for the question
 WORD = re.compile(r"\w+")
@@ -39,32 +39,25 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True)
-class WindowOptions:
+class WindowOptions(OptionSet):
     """How a context longer than one window is read (`--max-seq-len` and friends)."""
 
     GROUP = ("long contexts", "contexts longer than one window are read in overlapping windows")
 
-    max_seq_len: int = 512
+    max_seq_len: int = option(512, minimum=128)
     """prompt tokens per window (system prompt, context and question), near what the reader was
     trained on"""
     doc_stride: int = 128
     """tokens by which neighbouring windows overlap, so an answer cut by one lies whole in the next"""
-    max_windows: int = option(4, metavar="N")
+    max_windows: int = option(4, metavar="N", minimum=0)
     """windows a question is read in: the N that BM25 ranks best for it; 0 reads every window"""
 
-    def __post_init__(self) -> None:
-        if self.max_seq_len < 128:
-            raise EdgeQAError(f"--max-seq-len must be at least 128 tokens, not {self.max_seq_len}")
+    def _validate(self) -> None:
         if not 0 <= self.doc_stride < self.max_seq_len // 2:
             raise EdgeQAError(
                 f"--doc-stride must be in [0, {self.max_seq_len // 2}) for --max-seq-len "
                 f"{self.max_seq_len}, not {self.doc_stride}"
             )
-        if self.max_windows < 0:
-            raise EdgeQAError(f"--max-windows must be 0 (every window) or more, not {self.max_windows}")
-        later = getattr(super(), "__post_init__", None)
-        if later is not None:
-            later()
 
     def window_settings(self) -> WindowOptions:
         return WindowOptions(self.max_seq_len, self.doc_stride, self.max_windows)

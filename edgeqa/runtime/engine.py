@@ -11,7 +11,6 @@ of the previous group stays cached, so the system prompt is never decoded twice.
 from __future__ import annotations
 
 import codecs
-import math
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,7 +22,6 @@ from edgeqa.prompts import ABSTAIN, qa_messages
 from edgeqa.runtime.answer_batch import AnswerBatch
 from edgeqa.runtime.constraints import FreeChooser, SpanChooser, VocabIndex
 from edgeqa.runtime.engine_config import (
-    ANSWER_SCORE_DEFAULT_THRESHOLD,
     EngineConfig,
     EngineStats,
     Generation,
@@ -104,19 +102,16 @@ class QAEngine:
         answer is always decoded and `_settle` decides once it is complete."""
         chooser = self._chooser(context)
         na_prob = chooser.na_prob(logits)
-        if threshold is None and self.config.na_score == "abstention":
-            return chooser, na_prob, False
-        chooser.forbid_abstention()
-        return chooser, na_prob, self.config.na_score == "abstention" and na_prob > threshold
+        forbid, abstain = self.config.no_answer_score.at_first_token(na_prob, threshold)
+        if forbid:
+            chooser.forbid_abstention()
+        return chooser, na_prob, abstain
 
     def _settle(
         self, na_prob: float, answer_logprob: float, abstained: bool, threshold: float | None
     ) -> tuple[float, bool]:
         """(no-answer probability, abstain) of a decoded answer under the configured score."""
-        if self.config.na_score == "abstention":
-            return na_prob, abstained
-        doubt = 1.0 - math.exp(answer_logprob)
-        return doubt, doubt > (ANSWER_SCORE_DEFAULT_THRESHOLD if threshold is None else threshold)
+        return self.config.no_answer_score.settle(na_prob, answer_logprob, abstained, threshold)
 
     # --- decoding --------------------------------------------------------------------------
     def reset(self) -> None:
@@ -197,7 +192,7 @@ class QAEngine:
         answers = AnswerBatch([len(prompt)], [PREFIX_SEQ], [start], [None], started, branching=False)
         timings.na_prob = answers.na_probs[0]
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-        settles_later = self.config.na_score == "answer"  # the whole answer is judged first
+        settles_later = self.config.no_answer_score.decided_after_decoding  # judged whole first
         try:
             for _, token in self._decode_steps(answers, [logits]):
                 piece = decoder.decode(self.session.detokenize_bytes(token))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.runtime.na_scores import NO_ANSWER_SCORES, AbstentionScore, AnswerScore
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,7 @@ class RopeSettings:
 
 ROPE_SCALING_TYPES = ("unspecified", "none", "linear", "yarn")
 
-# Where the no-answer probability comes from. abstention: the abstention's share of the first
-# token's distribution (the model's own wish to abstain). answer: 1 - P(the answer the model
-# decodes when it may not abstain), its doubt about its own answer; the answer is decoded for
-# every question and the threshold (0.5 when none is set) decides afterwards.
-NA_SCORES = ("abstention", "answer")
-ANSWER_SCORE_DEFAULT_THRESHOLD = 0.5
+# Where the no-answer probability comes from: see na_scores.py.
 
 
 # The command-line option each engine setting comes from, for error messages.
@@ -60,6 +56,11 @@ class EngineConfig:
     span_constrained: bool = False  # the answer must be a span of the context or the abstention
     na_threshold: float | None = None  # abstain when the no-answer probability exceeds it; else answer
     na_score: str = "abstention"  # one of NA_SCORES
+
+    @property
+    def no_answer_score(self) -> AbstentionScore | AnswerScore:
+        """The rules of the configured no-answer score."""
+        return NO_ANSWER_SCORES[self.na_score]
 
     def __post_init__(self) -> None:
         for name, flag in ENGINE_FLAGS.items():

@@ -41,51 +41,36 @@ class ServeArgs(AnswerPolicy, WindowOptions):
     api_key: str | None = option(metavar="KEY")
     """require `Authorization: Bearer KEY` on every route but /health (default: $EDGEQA_API_KEY;
     none when unset)"""
-    threads: int = option(factory=usable_cores)
+    threads: int = option(factory=usable_cores, minimum=1)
     """CPU threads for llama.cpp (default: the usable cores)"""
-    queue_size: int = 64
+    queue_size: int = option(64, minimum=1)
     """requests that may wait; more are answered 503 with Retry-After"""
     max_wait: float = 30.0
     """seconds a request may wait to start: one that would wait longer (judged from the recent
     seconds per request) is answered 503 with Retry-After at once, and none waits past it"""
-    max_batch: int = 32
+    max_batch: int = option(32, minimum=1)
     """requests answered together at most"""
-    parallel: int = EngineConfig.parallel
+    parallel: int = option(EngineConfig.parallel, minimum=1)
     """sequences decoded together in one llama.cpp batch"""
-    n_ctx: int = 8192
+    n_ctx: int = option(8192, minimum=1)
     """KV cache size in tokens, shared by the sequences decoded together and the prompt cache"""
-    prompt_cache: int = 16
+    prompt_cache: int = option(16, minimum=0)
     """contexts kept in the KV cache between batches, so a document asked about again is not
     read again (0: none)"""
-    cache_ram: int = 256
+    cache_ram: int = option(256, minimum=0)
     """MiB of host memory for prompt-cache entries evicted from the KV cache (llama.cpp sequence
     state, about 6 MiB a SQuAD paragraph for the shipped reader), restored on a prefix hit
     instead of read again (0: none)"""
-    max_context_chars: int = MAX_CONTEXT_CHARS
+    max_context_chars: int = option(MAX_CONTEXT_CHARS, minimum=1)
     """longer contexts are refused with 413"""
-    max_question_chars: int = MAX_QUESTION_CHARS
+    max_question_chars: int = option(MAX_QUESTION_CHARS, minimum=1)
     """longer questions are refused with 413"""
 
-    def __post_init__(self) -> None:
-        for name in (
-            "queue_size",
-            "max_batch",
-            "parallel",
-            "n_ctx",
-            "max_context_chars",
-            "max_question_chars",
-        ):
-            if getattr(self, name) < 1:
-                raise EdgeQAError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.cache_ram < 0 or self.prompt_cache < 0:
-            raise EdgeQAError("--cache-ram and --prompt-cache must be 0 (off) or more")
+    def _validate(self) -> None:
         if not self.max_wait > 0:
             raise EdgeQAError(f"--max-wait must be a number of seconds above 0, not {self.max_wait}")
         if not 0 < self.port < 65536:
             raise EdgeQAError(f"--port must be in 1..65535, not {self.port}")
-        later = getattr(super(), "__post_init__", None)
-        if later is not None:
-            later()
 
 
 ARGS = ServeArgs

@@ -122,4 +122,4 @@ def test_the_demos_options_are_checked_before_anything_loads(capsys):
 
     for option in ("--threads", "--concurrency", "--queue-size"):
         code, err = run_in_process(capsys, "demo", option, "0")
-        assert code == 1 and err.strip() == f"edgeqa: error: {option} must be at least 1"
+        assert code == 1 and err.strip() == f"edgeqa: error: {option} must be at least 1, not 0"

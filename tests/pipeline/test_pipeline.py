@@ -45,6 +45,7 @@ def test_pipeline_runs_every_step_then_skips_them(tiny_llama_dir, tmp_path, monk
     for section in ("## Training", "## Accuracy", "## Export", "## Latency and memory on this CPU"):
         assert section in text
     assert "fine-tuned f16" in text and "fine-tuned q4_k_m" in text
+    assert re.search(r"Time per step: finetune [\d.]+ min, export [\d.]+ min, eval [\d.]+ min, profile", text)
     assert "reader smollm2-135m-squad" in text  # the shipped reader, as the quickstart shows it
     for label in ("fine-tuned f16", "fine-tuned q4_k_m", "reader smollm2-135m-squad"):  # each row, in words
         stands = rf"- {re.escape(label)}: F1 [\d.]+, ([\d.]+ above|[\d.]+ below|level with) always abstaining"
