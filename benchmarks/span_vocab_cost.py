@@ -80,7 +80,7 @@ def measure(gguf: Path, span: bool, questions: list, answer_tokens: int, threads
             return run
 
         engine.session.decode = timed("decode", engine.session.decode)
-        engine._start_answer = timed("first step", engine._start_answer)
+        engine.rules.start = timed("first step", engine.rules.start)
         prompts = [engine.qa_prompt(q.context, q.question) for q in questions]
         generated = 0
         started = time.perf_counter()

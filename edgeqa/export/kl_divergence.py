@@ -69,8 +69,8 @@ def compare(
     stay open together so the reference's distributions are computed once per window."""
     from tqdm import tqdm
 
-    from edgeqa.runtime.engine import QAEngine
     from edgeqa.runtime.engine_config import EngineConfig
+    from edgeqa.runtime.language_model import LanguageModel
 
     windows = [tokens[start : start + window] for start in range(0, len(tokens) - window + 1, window)]
     if not windows:
@@ -81,7 +81,9 @@ def compare(
     agree = dict.fromkeys(candidates, 0)
     nll, ref_nll = dict.fromkeys(candidates, 0.0), 0.0  # the reference may be a candidate too
     with contextlib.ExitStack() as stack:
-        engines = {path: stack.enter_context(QAEngine(path, config)) for path in [reference, *candidates]}
+        engines = {
+            path: stack.enter_context(LanguageModel(path, config)) for path in [reference, *candidates]
+        }
         for text in tqdm(windows, desc="KL divergence", unit="window", disable=not show_progress):
             targets = np.array(text[first + 1 :])
             rows = np.arange(len(targets))

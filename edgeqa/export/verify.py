@@ -20,6 +20,7 @@ from edgeqa.export.request import ExportRequest
 from edgeqa.export.source_model import ExportSource
 from edgeqa.runtime.engine import QAEngine
 from edgeqa.runtime.engine_config import EngineConfig
+from edgeqa.runtime.language_model import LanguageModel
 
 KL_WINDOW = 512
 
@@ -29,7 +30,7 @@ def hf_vs_gguf(hf_model, gguf_path: Path, prompts: Sequence[list[int]], threads:
     import torch
 
     agree, max_diff = 0, 0.0
-    with QAEngine(gguf_path, EngineConfig(n_ctx=2048, n_threads=threads, parallel=1)) as engine:
+    with LanguageModel(gguf_path, EngineConfig(n_ctx=2048, n_threads=threads, parallel=1)) as engine:
         for prompt in prompts:
             gguf_logits = engine.sequence_logits(prompt)[-1]
             with torch.no_grad():

@@ -43,12 +43,12 @@ class LocalJudge:
     """
 
     def __init__(self, model: Path, n_ctx: int = 2048, n_threads: int = 2):
-        from edgeqa.runtime.engine import QAEngine
         from edgeqa.runtime.engine_config import EngineConfig
+        from edgeqa.runtime.language_model import LanguageModel
 
         self.name = model.stem
-        self._engine = QAEngine(model, EngineConfig(n_ctx=n_ctx, n_threads=n_threads, parallel=1))
-        digits = [self._engine.session.tokenize(str(score), special=False) for score in SCORES]
+        self._engine = LanguageModel(model, EngineConfig(n_ctx=n_ctx, n_threads=n_threads, parallel=1))
+        digits = [self._engine.tokenize(str(score)) for score in SCORES]
         if any(len(ids) != 1 for ids in digits):
             self._engine.close()
             raise EdgeQAError(f"{model}: the judge's vocabulary has no single token for each score 1-5")
@@ -62,9 +62,7 @@ class LocalJudge:
         reply, scores, expected = "{", {}, {}
         for i, name in enumerate(CRITERIA):
             reply += f'"{name}": '
-            logits = self._engine.next_token_logits(
-                prompt + self._engine.session.tokenize(reply, special=False)
-            )
+            logits = self._engine.next_token_logits(prompt + self._engine.tokenize(reply))
             chosen = logits[self._digit_ids].astype(np.float64)
             probabilities = np.exp(chosen - chosen.max())
             probabilities /= probabilities.sum()

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgeqa.runtime.engine import QAEngine
+from edgeqa.runtime.language_model import LanguageModel
 from edgeqa.runtime.llama_session import PREFIX_SEQ
 
 
-def window_nll(engine: QAEngine, tokens: Sequence[int], first_scored: int) -> tuple[float, int]:
+def window_nll(engine: LanguageModel, tokens: Sequence[int], first_scored: int) -> tuple[float, int]:
     """(sum of -log p(next token), count) for the positions from `first_scored` on, decoding
     `tokens` from an empty cache. Scored chunk by chunk, so a 32K-token window never holds
     more than one batch of logits."""

@@ -56,11 +56,11 @@ def resolve_settings(request: LongCtxRequest) -> list[GridSetting]:
 def check_text_length(request: LongCtxRequest) -> int:
     """Fail before the grid starts when the text cannot fill the longest context."""
     from edgeqa.longctx.probes import load_text
-    from edgeqa.runtime.engine import QAEngine
     from edgeqa.runtime.engine_config import EngineConfig
+    from edgeqa.runtime.language_model import LanguageModel
 
-    with QAEngine(request.model, EngineConfig(n_ctx=512, parallel=1)) as engine:
-        count = len(engine.session.tokenize(load_text(request.text), special=False))
+    with LanguageModel(request.model, EngineConfig(n_ctx=512, parallel=1)) as model:
+        count = len(model.tokenize(load_text(request.text)))
     longest = max(request.contexts)
     if count < longest:
         raise EdgeQAError(

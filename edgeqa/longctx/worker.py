@@ -28,7 +28,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         rope=RopeSettings(**payload["rope"]),
     )
     with QAEngine(payload["model"], config) as engine:
-        tokens = engine.session.tokenize(load_text(payload["text"]), special=False)
+        tokens = engine.tokenize(load_text(payload["text"]))
         started = time.perf_counter()
         nll, count = 0.0, 0
         windows = min(payload["windows"], len(tokens) // n_ctx)
@@ -42,9 +42,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         for depth in payload["depths"]:
             hits = 0
             for key in passkeys(payload["trials"], payload["seed"]):
-                prompt = passkey_prompt(
-                    lambda text: engine.session.tokenize(text, special=False), n_ctx - 9, depth, key
-                )
+                prompt = passkey_prompt(engine.tokenize, n_ctx - 9, depth, key)
                 hits += str(key) in "".join(engine.stream(prompt, reuse_prefix=False))
             passkey.append({"depth": depth, "hits": hits, "trials": payload["trials"]})
     return {

@@ -44,7 +44,7 @@ def paragraph_prompts(engine, examples):
 
 
 def test_prompt_uses_the_gguf_chat_template(engine):
-    prompt = engine.render(qa_messages("Some context.", "A question?"))
+    prompt = engine.prompts.render(qa_messages("Some context.", "A question?"))
     assert prompt.startswith("<|im_start|>system\n")
     assert prompt.endswith("<|im_start|>assistant\n")
     assert prompt.index("Some context.") < prompt.index("A question?")
