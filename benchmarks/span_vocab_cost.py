@@ -1,9 +1,9 @@
 """What the span constraint costs per decoding step as the vocabulary grows: Llama 3's 128,256
 tokens against SmolLM2's 49,152, on random Llama models of the same width and depth.
 
-Both models are built here (SmolLM2's tokenizer read from the embedded GGUF, Llama 3's from the
-tokenizer cache, see edgeqa/models/tokenizer_sources.py) and converted to F16 by llama.cpp's
-converter. Each answers the same SQuAD questions of the bundled sample, forced to answer (a
+Both models are `edgeqa models standin` builds (SmolLM2's tokenizer read from the embedded GGUF,
+Llama 3's from the tokenizer cache, see edgeqa/models/tokenizer_sources.py), converted to F16
+by llama.cpp's converter. Each answers the same SQuAD questions of the bundled sample, forced to answer (a
 random model would often abstain) for up to --answer-tokens tokens, span-constrained and free,
 side by side in one run. Reported per vocabulary and mode, outside llama.cpp's decode:
 - the first step per answer (the chooser made for the context, the no-answer probability);
@@ -28,32 +28,6 @@ from pathlib import Path
 from _report import write_results
 
 BUNDLED = Path(__file__).parents[1] / "edgeqa" / "data" / "samples" / "squad_v2_sample.json"
-
-
-def smollm2_vocab_model(folder: Path, width: int, layers: int) -> Path:
-    """A random Llama of `width` with SmolLM2's tokenizer and template (as the tests' tiny model)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from edgeqa.models.registry import embedded_model_path
-
-    gguf = embedded_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=width,
-        intermediate_size=2 * width,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
 
 
 def measure(gguf: Path, span: bool, questions: list, answer_tokens: int, threads: int) -> dict:
@@ -144,7 +118,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as work:
         folders = {
-            "SmolLM2 49K": smollm2_vocab_model(Path(work) / "smollm2", args.width, args.layers),
+            "SmolLM2 49K": build_standin(
+                "smollm2", Path(work) / "smollm2", hidden_size=args.width, layers=args.layers
+            ),
             "Llama 3 128K": build_standin(
                 "llama3", Path(work) / "llama3", hidden_size=args.width, layers=args.layers
             ),

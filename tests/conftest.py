@@ -110,31 +110,12 @@ def question_first_gguf(embedded_model, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_llama_dir(embedded_model, tmp_path_factory) -> Path:
+def tiny_llama_dir(tmp_path_factory) -> Path:
     """A 2-layer, 64-wide random Llama with SmolLM2's real tokenizer and chat template, saved as
-    an HF folder: a base that trains in seconds."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    an HF folder: a base that trains in seconds (`edgeqa models standin --family smollm2`)."""
+    from edgeqa.models.standin import build_standin
 
-    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model.parent), gguf_file=embedded_model.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return build_standin("smollm2", tmp_path_factory.mktemp("tiny-llama") / "smollm2")
 
 
 @pytest.fixture(scope="session")

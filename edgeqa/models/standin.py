@@ -20,6 +20,7 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.models import family_templates
 from edgeqa.models.tokenizer_sources import TokenizerSources, fetch_tokenizer_sources
 
+EMBEDDED_VOCAB = "embedded"  # SmolLM2's tokenizer, read from the embedded GGUF (no fetching)
 LLAMA3_IMAGE_TOKEN = 128256  # the 3.2 vision models' <|image|>; the text models stop at 128,255
 
 
@@ -27,14 +28,21 @@ LLAMA3_IMAGE_TOKEN = 128256  # the 3.2 vision models' <|image|>; the text models
 class Family:
     """What a family's models share: vocabulary, template, special tokens and shape."""
 
-    vocab: str  # llama.cpp's vocabulary GGUF: llama-bpe or llama-spm
-    template: str
-    eos_token: str  # what the instruction-tuned model ends a reply with
+    vocab: str  # llama.cpp's vocabulary GGUF (llama-bpe, llama-spm), or the embedded model's
+    template: str | None  # None: the tokenizer's own
+    eos_token: str | None  # what the instruction-tuned model ends a reply with (None: its own)
     shape: dict[str, Any] = field(default_factory=dict)  # LlamaConfig fields beyond the tiny sizes
     describes: str = ""
 
 
 FAMILIES: dict[str, Family] = {
+    "smollm2": Family(
+        EMBEDDED_VOCAB,
+        None,
+        None,
+        {"num_key_value_heads": 2, "tie_word_embeddings": True, "max_position_embeddings": 1024},
+        "SmolLM2 (the embedded model's tokenizer and ChatML template, tied embeddings, GQA)",
+    ),
     "llama3": Family(
         "llama-bpe",
         family_templates.LLAMA3,
@@ -144,14 +152,21 @@ def _spm_tokenizer(sources: TokenizerSources, folder: Path) -> None:
     config_path.write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _save_tokenizer(family: Family, sources: TokenizerSources, folder: Path):
+def _save_tokenizer(family: Family, sources: TokenizerSources | None, folder: Path):
     """The family's tokenizer in `folder`, with its chat template and end-of-reply token."""
     from transformers import AutoTokenizer
 
-    (_llama3_tokenizer if family.vocab == "llama-bpe" else _spm_tokenizer)(sources, folder)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    tokenizer.chat_template = family.template
-    tokenizer.eos_token = family.eos_token
+    if family.vocab == EMBEDDED_VOCAB:
+        from edgeqa.models.registry import embedded_model_path
+
+        gguf = embedded_model_path()
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    else:
+        sources = sources or fetch_tokenizer_sources()
+        (_llama3_tokenizer if family.vocab == "llama-bpe" else _spm_tokenizer)(sources, folder)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        tokenizer.chat_template = family.template
+        tokenizer.eos_token = family.eos_token
     tokenizer.save_pretrained(str(folder))
     return tokenizer
 
@@ -175,18 +190,18 @@ def build_standin(
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     family = FAMILIES[name]
-    sources = sources or fetch_tokenizer_sources()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as work:
         staging = Path(work)
         tokenizer = _save_tokenizer(family, sources, staging)
+        special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
         config = LlamaConfig(
             vocab_size=len(tokenizer),
             hidden_size=hidden_size,
             intermediate_size=2 * hidden_size,
             num_hidden_layers=layers,
             num_attention_heads=4,
-            **family.shape,
+            **{**special, **family.shape},
         )
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
