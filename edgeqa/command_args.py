@@ -19,6 +19,7 @@ import itertools
 from typing import Any, TypeVar
 
 from edgeqa.errors import EdgeQAError
+from edgeqa.option_field import flag
 
 T = TypeVar("T")
 
@@ -103,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
                 options[key] = meta[key]
         if meta.get("required"):
             options["required"] = True
-        target.add_argument("--" + spec.name.replace("_", "-"), **options)
+        target.add_argument(flag(spec.name), **options)
 
 
 def from_namespace(cls: type[T], namespace: argparse.Namespace) -> T:

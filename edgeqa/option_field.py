@@ -36,6 +36,7 @@ def option(
 
 
 def flag(name: str) -> str:
+    """How the command line spells a field: `max_seq_len` -> `--max-seq-len`."""
     return "--" + name.replace("_", "-")
 
 

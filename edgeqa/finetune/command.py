@@ -10,7 +10,7 @@ from typing import Any
 
 from edgeqa.command_args import field_docs
 from edgeqa.finetune.config import FinetuneConfig
-from edgeqa.option_field import option
+from edgeqa.option_field import flag, option
 
 DESCRIPTION = (
     "Fine-tune a base model on SQuAD with the shared QA prompt. Values come from the defaults, "
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             options.update(nargs="+", metavar=spec.name.upper().rstrip("S"))
         elif kind in ("int", "float"):
             options["type"] = int if kind == "int" else float
-        parser.add_argument("--" + spec.name.replace("_", "-"), **options)
+        parser.add_argument(flag(spec.name), **options)
 
 
 def from_namespace(namespace: argparse.Namespace) -> FinetuneArgs:

@@ -13,6 +13,7 @@ from typing import Any
 from edgeqa.errors import EdgeQAError
 from edgeqa.fileio import atomic_write_json, lock_run_dir
 from edgeqa.finetune.config import FinetuneConfig, config_to_dict
+from edgeqa.option_field import flag
 from edgeqa.provenance import RunRecord
 from edgeqa.run_folder import RunFolder
 
@@ -352,7 +353,7 @@ def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Fin
     overrides = overrides or {}
     fixed = sorted(set(overrides) - set(RESUME_OVERRIDES))
     if fixed:
-        flags = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
+        flags = ", ".join(flag(name) for name in RESUME_OVERRIDES)
         raise EdgeQAError(f"--{fixed[0].replace('_', '-')} cannot change on --resume (only {flags})")
     if overrides:
         changed = {**overrides, "epochs": 0.0} if "max_steps" in overrides else overrides

@@ -51,7 +51,6 @@ def _standin(args: ModelsArgs) -> int:
 def _list(args: ModelsArgs) -> int:
     """One row per model `--model` can load, named as `--model` takes it: `embedded`, a shipped
     reader's name, or the file's path; importance matrices (GGUFs too) are left out."""
-    from edgeqa.models.gguf_header import read_gguf_header
     from edgeqa.models.gguf_info import read_gguf_info
     from edgeqa.models.registry import discover_models, exported_sources, model_name
 
@@ -59,11 +58,11 @@ def _list(args: ModelsArgs) -> int:
     rows = [["name (--model)", "size MiB", "quant", "arch", "ctx", "chat template", "exported from"]]
     for path in discover_models(Path(d) for d in args.dir):
         try:
-            if read_gguf_header(path).metadata.get("general.type") == "imatrix":
-                continue
             info = read_gguf_info(path)
         except EdgeQAError as exc:
             rows.append([str(path), "-", f"unreadable ({exc})", "-", "-", "-", "-"])
+            continue
+        if info.is_imatrix:
             continue
         rows.append(
             [

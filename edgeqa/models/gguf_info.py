@@ -43,6 +43,7 @@ class GGUFInfo:
     adapter_base: str | None = None
     """For a LoRA adapter GGUF: the model it applies to (a path or a name such as 'embedded')."""
     is_adapter: bool = False
+    is_imatrix: bool = False  # an importance matrix (llama-imatrix's GGUF), not a model
 
     def hparam(self, key: str, default: float | None = None) -> float:
         if key in self.hparams:
@@ -127,4 +128,5 @@ def _read_gguf_info(path: Path, size: int, mtime_ns: int) -> GGUFInfo:
         template_date=value(TEMPLATE_DATE_KEY) or TEMPLATE_DATE,
         adapter_base=value(LORA_BASE_KEY),
         is_adapter=value("general.type") == "adapter",
+        is_imatrix=value("general.type") == "imatrix",
     )

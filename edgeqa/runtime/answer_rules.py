@@ -42,7 +42,7 @@ class AnswerRules:
     ) -> tuple[FreeChooser | SpanChooser, float, bool]:
         """(chooser, no-answer probability, abstain now): with a threshold, the threshold
         decides, and an answer below it may not be the abstention. With the answer score the
-        answer is always decoded and `_settle` decides once it is complete."""
+        answer is always decoded and `settle` decides once it is complete."""
         chooser = self.chooser(context)
         na_prob = chooser.na_prob(logits)
         forbid, abstain = self.config.no_answer_score.at_first_token(na_prob, threshold)
