@@ -27,6 +27,7 @@ FLOORS: dict[str, int] = {
             "provenance",
             "command_args",
             "isolation",
+            "user_cache",
         ],
         0,
     ),

@@ -123,11 +123,13 @@ def _reference_gguf(request: ExportRequest, plan: _Plan, model, tokenizer) -> No
         print(f"edgeqa export: {reference.name} kept from the interrupted export (sha256 verified)")
         return
     with tempfile.TemporaryDirectory(dir=request.out_dir, prefix=".merged-") as staging:
-        save_hf_folder(model, tokenizer, Path(staging))
+        # a fixed folder name: the converter derives general.finetune from it, so a random one
+        # made every export's bytes differ
+        folder = save_hf_folder(model, tokenizer, Path(staging) / request.source.name)
         print(f"edgeqa export: converting to {reference.name} with llama.cpp's converter")
         metadata = {**layout_metadata(request), **template_date_metadata(tokenizer)}
         convert_to_gguf(
-            Path(staging), reference, request.out_type, model_name=request.source.name, metadata=metadata
+            folder, reference, request.out_type, model_name=request.source.name, metadata=metadata
         )
     plan.steps.finished("reference", {}, reference)
 
@@ -238,8 +240,9 @@ def _export_lora(request: ExportRequest, model_config, tokenizer) -> dict[str, A
     )
     if not base_path.is_file():
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".base-") as staging:
-            save_hf_folder(load_causal_lm(request.source.base, torch.float32), tokenizer, Path(staging))
-            convert_to_gguf(Path(staging), base_path, request.out_type)
+            model = load_causal_lm(request.source.base, torch.float32)
+            folder = save_hf_folder(model, tokenizer, Path(staging) / base_path.stem)
+            convert_to_gguf(folder, base_path, request.out_type)
     return {
         kind: {"file": path.name, "size_bytes": path.stat().st_size, "sha256": sha256_file(path)}
         for kind, path in (("adapter", adapter_path), ("base", base_path))

@@ -15,12 +15,11 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
 from edgeqa.finetune.config import FinetuneConfig
-from edgeqa.models.base_model import BaseModel, dequantized_hf_folder, load_causal_lm, load_tokenizer
+from edgeqa.models.base_model import BaseModel, hf_twin, load_causal_lm, load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def build_hf(config: FinetuneConfig, base: BaseModel) -> tuple[Any, Any]:
 def build_unsloth(config: FinetuneConfig, base: BaseModel) -> tuple[Any, Any]:
     from unsloth import FastLanguageModel
 
-    folder = dequantized_hf_folder(base, Path(config.out_dir) / ".bases") if base.is_gguf else None
+    folder = hf_twin(base) if base.is_gguf else None
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(folder) if folder else base.ref,
         max_seq_length=config.max_length,

@@ -193,7 +193,10 @@ def load_config(preset: str | Path | None, overrides: dict[str, Any]) -> Finetun
         if unknown:
             raise EdgeQAError(f"{path}: unknown option {unknown[0]!r} (valid: {', '.join(sorted(known))})")
         values.update(loaded)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "max_steps" in given and "epochs" not in given:
+        values["epochs"] = 0.0  # a --max-steps on the command line sets the length, over a preset's epochs
+    values.update(given)
     try:
         return FinetuneConfig(**values)
     except TypeError as exc:

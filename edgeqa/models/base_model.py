@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.errors import EdgeQAError
-from edgeqa.fileio import sha256_file
+from edgeqa.fileio import sha256_file, write_failure
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
@@ -74,38 +74,63 @@ def resolve_base(base: str) -> BaseModel:
     return BaseModel("hub", base, None)
 
 
-def load_tokenizer(base: BaseModel):
+def load_tokenizer(base: BaseModel, via_twin: bool = True):
     from transformers import AutoTokenizer
 
+    source, extra = _loadable(base, via_twin)
     try:
-        if base.is_gguf:
-            path = Path(base.ref)
-            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        return AutoTokenizer.from_pretrained(base.ref)
+        return AutoTokenizer.from_pretrained(source, **extra)
     except Exception as exc:  # hub/network/format errors all become one line
         raise EdgeQAError(
             f"{base.ref}: cannot load the tokenizer ({exc.__class__.__name__}: {exc})"
         ) from None
 
 
-def load_causal_lm(base: BaseModel, dtype, quantization_config=None, device_map=None):
-    """The base as a transformers causal LM; a GGUF is dequantized by transformers' GGUF loader."""
+def load_causal_lm(base: BaseModel, dtype, quantization_config=None, device_map=None, via_twin: bool = True):
+    """The base as a transformers causal LM; a GGUF through its float32 twin (`hf_twin`) unless
+    `via_twin` is False (a GGUF that is not a base, such as a profiled export, gets no twin)."""
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    source, kwargs = _loadable(base, via_twin)
+    kwargs = {**kwargs, "dtype": dtype}
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        if base.is_gguf:
-            path = Path(base.ref)
-            return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, **kwargs)
-        return AutoModelForCausalLM.from_pretrained(base.ref, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except Exception as exc:
         raise EdgeQAError(
             f"{base.ref}: cannot load the base model ({exc.__class__.__name__}: {exc})"
         ) from None
+
+
+def _loadable(base: BaseModel, via_twin: bool) -> tuple[str, dict[str, str]]:
+    """(what from_pretrained takes, its extra arguments) for this base: a GGUF's twin folder,
+    else the base's own folder or hub id. Where the cache cannot be written, or no twin is
+    wanted, the GGUF is read in place, slowly."""
+    if not base.is_gguf:
+        return base.ref, {}
+    path = Path(base.ref)
+    try:
+        return (str(hf_twin(base)), {}) if via_twin else (str(path.parent), {"gguf_file": path.name})
+    except EdgeQAError:
+        return str(path.parent), {"gguf_file": path.name}
+
+
+def _dequantized(path: Path):
+    """(model, tokenizer) from a GGUF through transformers' own GGUF loader: about 30 s for the
+    embedded 135M model, which it parses twice (every metadata array included)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        folder, name = str(path.parent), path.name
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    except Exception as exc:
+        raise EdgeQAError(f"{path}: cannot load the GGUF ({exc.__class__.__name__}: {exc})") from None
+    return model, tokenizer
 
 
 def rebuild_plain(model):
@@ -141,8 +166,6 @@ def save_hf_folder(model, tokenizer, folder: Path) -> Path:
 
     from safetensors import SafetensorError
 
-    from edgeqa.fileio import write_failure
-
     try:
         rebuild_plain(model).save_pretrained(folder, safe_serialization=True)
         tokenizer.save_pretrained(folder)
@@ -155,19 +178,35 @@ def save_hf_folder(model, tokenizer, folder: Path) -> Path:
     return folder
 
 
-def dequantized_hf_folder(base: BaseModel, cache_root: Path) -> Path:
-    """A GGUF base written once as a plain float32 HF folder, for loaders that take folders only
-    (unsloth). float32 holds the dequantized values exactly; the folder is keyed by the GGUF's
-    sha256, so the run still records (and export still merges into) the GGUF itself."""
-    import torch
+def hf_twin(base: BaseModel) -> Path:
+    """A GGUF base as a plain float32 HF folder, written once in the user cache.
+
+    Why: transformers' GGUF loader takes about 30 s for the embedded 135M model, and a quickstart
+    loads its base three times (training, export, the shipped reader's merge); the folder loads
+    in a second. float32 holds the dequantized values exactly, and the folder is keyed by the
+    GGUF's sha256 and the transformers version that dequantized it, so the run still records (and
+    export still merges into) the GGUF itself. Loaders that take folders only (unsloth) use it
+    too. Raises EdgeQAError, naming the folder, when the cache cannot be written."""
+    import tempfile
+
+    import transformers
 
     assert base.is_gguf and base.sha256
-    folder = cache_root / f"{Path(base.ref).stem}-{base.sha256[:12]}"
+    from edgeqa.user_cache import cache_dir
+
+    root = cache_dir() / "bases"
+    folder = root / f"{Path(base.ref).stem}-{base.sha256[:16]}-tf{transformers.__version__}"
     if (folder / "config.json").is_file():
         return folder
-    staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    save_hf_folder(load_causal_lm(base, torch.float32), load_tokenizer(base), staging)
-    staging.rename(folder)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".twin-", dir=root))
+    except OSError as exc:
+        raise write_failure(root, exc) from None
+    try:
+        save_hf_folder(*_dequantized(Path(base.ref)), staging)
+        if not folder.exists():  # another process may have finished the same twin first
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return folder

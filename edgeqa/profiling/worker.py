@@ -39,9 +39,12 @@ def _load_transformers(spec: ProfileSpec) -> tuple[Answerer, Any]:
 
     torch.set_num_threads(spec.threads)
     base = resolve_base(spec.model)
-    model = load_causal_lm(base, torch.float32 if spec.dtype == "fp32" else torch.bfloat16)
+    # a profiled GGUF is no training base: no float32 twin in the user cache for each file profiled,
+    # and transformers' own GGUF load is what its load_s measures
+    dtype = torch.float32 if spec.dtype == "fp32" else torch.bfloat16
+    model = load_causal_lm(base, dtype, via_twin=False)
     model.eval()
-    return transformers_answerer(model, load_tokenizer(base), spec.max_answer_tokens), model
+    return transformers_answerer(model, load_tokenizer(base, via_twin=False), spec.max_answer_tokens), model
 
 
 def run(spec: ProfileSpec) -> dict[str, Any]:

@@ -26,17 +26,10 @@ from edgeqa.errors import EdgeQAError
 from edgeqa.fileio import atomic_write_json, sha256_file
 from edgeqa.models.registry import READERS, READERS_DIR, resolve_model
 from edgeqa.reader.calibration import calibration_path, read_calibration
+from edgeqa.user_cache import CACHE_ENV, cache_dir
 
 MERGED_QUANT = "q8_0"
 MERGE_FORMAT = 2  # 2: the merged GGUF carries the reader's name (1 kept its base's); a new format merges anew
-CACHE_ENV = "EDGEQA_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """$EDGEQA_CACHE_DIR, else $XDG_CACHE_HOME/edgeqa, else ~/.cache/edgeqa."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeqa"
 
 
 def resolve_reader_model(model: str | Path | None) -> Path:

@@ -1,6 +1,7 @@
 """Backend-specific model building: QLoRA through bitsandbytes NF4 on the CPU."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +78,8 @@ def test_unsloth_is_handed_the_dequantized_folder_of_a_gguf_base(tiny_llama_dir,
     config = tiny_config(gguf_path, tmp_path, "unsloth", backend="unsloth", method="qlora", use_rslora=True)
     assert build_unsloth(config, resolve_base(str(gguf_path))) == ("model", "tokenizer")
     folder = calls["load"]["model_name"]
-    assert folder.startswith(str(tmp_path / ".bases" / "tiny-F16-")) and calls["load"]["load_in_4bit"]
+    assert Path(folder).name.startswith("tiny-F16-") and (Path(folder) / "config.json").is_file()
+    assert calls["load"]["load_in_4bit"]
     assert calls["peft"]["r"] == 4 and calls["peft"]["use_rslora"] is True
     assert calls["peft"]["use_gradient_checkpointing"] == "unsloth"
 

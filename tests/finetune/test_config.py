@@ -56,3 +56,16 @@ def test_every_field_has_help_text():
     docs = field_docs(FinetuneConfig)
     assert set(docs) == set(FinetuneConfig.__dataclass_fields__)
     assert all(docs.values())
+
+
+def test_max_steps_given_on_the_command_line_wins_over_a_presets_epochs(tmp_path):
+    """`edgeqa pipeline --max-steps 3` on a preset with `epochs: 1` trains 3 steps, not an epoch."""
+    preset = tmp_path / "p.yaml"
+    preset.write_text("epochs: 1\nmax_steps: 50\n")
+    assert load_config(preset, {}).epochs == 1
+    assert (
+        load_config(preset, {"max_steps": 3}).epochs,
+        load_config(preset, {"max_steps": 3}).max_steps,
+    ) == (0, 3)
+    both = load_config(preset, {"max_steps": 3, "epochs": 2})
+    assert (both.epochs, both.max_steps) == (2, 3)

@@ -74,3 +74,15 @@ def test_the_transformers_baseline_runs_as_a_configuration(tiny_llama_dir):
     assert record["status"] == "ok", record.get("error")
     assert record["label"].startswith("transformers-fp32")
     assert record["answers"] == 2 and record["peak_rss_mib"] > 100
+
+
+def test_a_profiled_gguf_gets_no_float32_twin_in_the_user_cache(tiny_llama_dir, tmp_path, monkeypatch):
+    """The twin is for training bases: profiling a GGUF through transformers reads it in place."""
+    from edgeqa.export.convert import convert_to_gguf
+
+    monkeypatch.setenv("EDGEQA_CACHE_DIR", str(tmp_path / "cache"))
+    gguf = convert_to_gguf(tiny_llama_dir, tmp_path / "tiny-F16.gguf", "f16")
+    spec = ProfileSpec("transformers", str(gguf), threads=1, dtype="fp32", **{**QUICK, "repeats": 1})
+    record = run_configuration(spec, timeout_s=300)
+    assert record["status"] == "ok", record.get("error")
+    assert not (tmp_path / "cache" / "bases").exists()
