@@ -112,10 +112,13 @@ def _loadable(base: BaseModel, via_twin: bool) -> tuple[str, dict[str, str]]:
     if not base.is_gguf:
         return base.ref, {}
     path = Path(base.ref)
+    in_place = (str(path.parent), {"gguf_file": path.name})
+    if not via_twin:
+        return in_place
     try:
-        return (str(hf_twin(base)), {}) if via_twin else (str(path.parent), {"gguf_file": path.name})
+        return str(hf_twin(base)), {}
     except EdgeQAError:
-        return str(path.parent), {"gguf_file": path.name}
+        return in_place
 
 
 def _dequantized(path: Path):

@@ -175,6 +175,9 @@ def test_every_export_of_a_source_is_scored_on_the_same_held_out_text(exported, 
     assert without["imatrix"] == "none" and with_matrix["imatrix"]["source"] == "auto"
     for key in ("kl_tokens", "kl_text_sha256"):
         assert without["verification"][key] == with_matrix["verification"][key]
+    # the same run converts to the same bytes (general.finetune once came from a random folder name)
+    f16 = [next(f["sha256"] for f in m["files"] if f["quant"] == "f16") for m in (without, with_matrix)]
+    assert f16[0] == f16[1]
 
 
 def test_a_rerun_after_a_failed_quantization_keeps_the_finished_f16_and_matrix(
