@@ -121,21 +121,6 @@ def _loadable(base: BaseModel, via_twin: bool) -> tuple[str, dict[str, str]]:
         return in_place
 
 
-def _dequantized(path: Path):
-    """(model, tokenizer) from a GGUF through transformers' own GGUF loader: about 30 s for the
-    embedded 135M model, which it parses twice (every metadata array included)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        folder, name = str(path.parent), path.name
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    except Exception as exc:
-        raise EdgeQAError(f"{path}: cannot load the GGUF ({exc.__class__.__name__}: {exc})") from None
-    return model, tokenizer
-
-
 def rebuild_plain(model):
     """The same weights in a freshly built model of the same class.
 
@@ -184,14 +169,16 @@ def save_hf_folder(model, tokenizer, folder: Path) -> Path:
 def hf_twin(base: BaseModel) -> Path:
     """A GGUF base as a plain float32 HF folder, written once in the user cache.
 
-    Why: transformers' GGUF loader takes about 30 s for the embedded 135M model, and a quickstart
-    loads its base three times (training, export, the shipped reader's merge); the folder loads
-    in a second. float32 holds the dequantized values exactly, and the folder is keyed by the
-    GGUF's sha256 and the transformers version that dequantized it, so the run still records (and
-    export still merges into) the GGUF itself. Loaders that take folders only (unsloth) use it
-    too. Raises EdgeQAError, naming the folder, when the cache cannot be written."""
+    Why: transformers' GGUF loader takes about 30 s for the embedded 135M model (it parses the
+    file twice, every metadata array included), and a quickstart loads its base twice (training,
+    export's merge); the folder loads in a second. float32 holds the dequantized values exactly,
+    and the folder is keyed by the GGUF's sha256 and the transformers version that dequantized
+    it, so the run still records (and export still merges into) the GGUF itself. Loaders that
+    take folders only (unsloth) use it too. Raises EdgeQAError, naming the folder, when the cache
+    cannot be written."""
     import tempfile
 
+    import torch
     import transformers
 
     assert base.is_gguf and base.sha256
@@ -207,7 +194,8 @@ def hf_twin(base: BaseModel) -> Path:
     except OSError as exc:
         raise write_failure(root, exc) from None
     try:
-        save_hf_folder(*_dequantized(Path(base.ref)), staging)
+        model = load_causal_lm(base, torch.float32, via_twin=False)
+        save_hf_folder(model, load_tokenizer(base, via_twin=False), staging)
         if not folder.exists():  # another process may have finished the same twin first
             staging.rename(folder)
     finally:

@@ -63,9 +63,7 @@ def test_max_steps_given_on_the_command_line_wins_over_a_presets_epochs(tmp_path
     preset = tmp_path / "p.yaml"
     preset.write_text("epochs: 1\nmax_steps: 50\n")
     assert load_config(preset, {}).epochs == 1
-    assert (
-        load_config(preset, {"max_steps": 3}).epochs,
-        load_config(preset, {"max_steps": 3}).max_steps,
-    ) == (0, 3)
+    flagged = load_config(preset, {"max_steps": 3})
+    assert (flagged.epochs, flagged.max_steps) == (0, 3)
     both = load_config(preset, {"max_steps": 3, "epochs": 2})
     assert (both.epochs, both.max_steps) == (2, 3)
